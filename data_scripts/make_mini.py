@@ -1,0 +1,45 @@
+"""Build (or check) the embedded mini benchmark: `python data_scripts/make_mini.py [--force]`.
+
+Needs no network: every image comes from data bundled in installed packages or from seeded
+procedural generators. The result lands in $EGLIB_DATA/mini (default: data/mini).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from eglib import config, data  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", type=Path, default=None, help="data root (default: $EGLIB_DATA or data/)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--force", action="store_true", help="rebuild even when a verified copy exists")
+    args = parser.parse_args()
+    root = args.root or config.data_root()
+    folder = root / "mini"
+    if folder.exists() and not args.force:
+        try:
+            data.check_mini(folder)
+            print(f"{folder} is present and verified; nothing to do (use --force to rebuild).")
+            return
+        except data.DataError as error:
+            sys.exit(f"error: {error}")
+    start = time.perf_counter()
+    data.build_mini(root, seed=args.seed)
+    bench = data.load_mini(root, build=False)
+    for name, domain in bench.domains.items():
+        print(f"{name:9s} classes={len(domain.classes):2d} train={len(domain.train)} "
+              f"val={len(domain.val)} test={len(domain.test)}")
+    print(f"base      images={len(bench.base)}")
+    print(f"built {folder} in {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

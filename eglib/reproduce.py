@@ -1,0 +1,105 @@
+"""``make reproduce``: run the numbered notebooks in order with papermill into ``runs/<timestamp>/``.
+
+    python -m eglib.reproduce [--profile mini] [--device cpu] [--seed 0] [--only 00 02]
+
+Each run folder holds ``notebooks/`` (executed copies), ``figures/``, ``metrics/`` (one JSON per
+notebook) and the merged ``metrics.json``; ``runs/latest`` points at the newest run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+
+from eglib import config, results
+
+NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
+REQUIRED_KEYS = ("gate_accuracy", "discriminative_accuracy", "gate_accuracy_per_domain",
+                 "discriminative_accuracy_per_domain", "relatedness")
+
+
+def notebooks(only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks ``NN_*.ipynb`` in order, optionally only those whose prefix is in ``only``."""
+    found = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        found = [path for path in found if path.name[:2] in only]
+        if not found:
+            raise ValueError(f"No notebook matches {only}; the numbered notebooks are in {NOTEBOOK_DIR}.")
+    return found
+
+
+def new_run_dir(runs: Path) -> Path:
+    """Create ``runs/<timestamp>/`` and point ``runs/latest`` at it."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run = runs / stamp
+    suffix = 1
+    while run.exists():
+        run = runs / f"{stamp}-{suffix}"
+        suffix += 1
+    run.mkdir(parents=True)
+    latest = runs / "latest"
+    temporary = runs / f".latest-{os.getpid()}"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(run.name)
+    os.replace(temporary, latest)
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default=os.environ.get("PROFILE", "mini"))
+    parser.add_argument("--device", default=os.environ.get("DEVICE", "cpu"))
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("SEED", "0")))
+    parser.add_argument("--only", nargs="*", help="two-digit prefixes of the notebooks to run")
+    parser.add_argument("--runs", type=Path, default=config.REPO_ROOT / "runs")
+    args = parser.parse_args(argv)
+    try:
+        config.get_profile(args.profile)
+        config.resolve_device(args.device)
+        selected = notebooks(args.only)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    import papermill
+
+    run = new_run_dir(args.runs)
+    os.environ["EGLIB_RUN_DIR"] = str(run)
+    parameters = {"PROFILE": args.profile, "DEVICE": args.device, "SEED": args.seed}
+    print(f"Expert Gate suite: profile={args.profile} device={args.device} seed={args.seed} -> {run}", flush=True)
+    timings = {}
+    for index, notebook in enumerate(selected, 1):
+        print(f"[{index}/{len(selected)}] {notebook.stem} ...", end=" ", flush=True)
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(run / "notebooks" / notebook.name), parameters=parameters,
+                kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False)
+        except papermill.PapermillExecutionError as error:
+            print("FAILED", flush=True)
+            print(f"{notebook.name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}\n"
+                  f"See the executed copy: {run / 'notebooks' / notebook.name}", file=sys.stderr)
+            return 1
+        timings[notebook.stem] = round(time.perf_counter() - start, 1)
+        print(f"done in {timings[notebook.stem]:.0f} s", flush=True)
+    merged = results.merge_metrics(run)
+    merged["run"] = {**parameters, "notebook_seconds": timings,
+                     "finished": dt.datetime.now().isoformat(timespec="seconds")}
+    results.write_json_atomic(run / "metrics.json", merged)
+    missing = [key for key in REQUIRED_KEYS if key not in merged] if not args.only else []
+    if missing:
+        print(f"warning: metrics.json lacks {missing}", file=sys.stderr)
+    print(f"Results: {run}\n  metrics: {run / 'metrics.json'}\n  figures: {run / 'figures'}\n"
+          f"  notebooks: {run / 'notebooks'}\n  (also at {args.runs / 'latest'})")
+    for key in ("gate_accuracy", "discriminative_accuracy"):
+        if key in merged:
+            print(f"  {key}: {merged[key]:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

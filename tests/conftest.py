@@ -1,0 +1,39 @@
+"""Shared fixtures: synthetic features, and an isolated data root for tests that write data."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from eglib.autoencoder import train_autoencoder
+from eglib.preprocessing import FeatureStandardizer
+
+
+def clusters(count: int = 3, per_cluster: int = 60, dim: int = 40, seed: int = 0) -> list[torch.Tensor]:
+    """``count`` well-separated Gaussian clusters of ``[per_cluster, dim]`` features (non-negative like ReLU maps)."""
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    for index in range(count):
+        center = torch.zeros(dim)
+        block = dim // count
+        center[index * block:(index + 1) * block] = 4.0
+        out.append((center + 0.3 * torch.randn(per_cluster, dim, generator=generator)).clamp_min(0))
+    return out
+
+
+@pytest.fixture(scope="session")
+def cluster_data() -> dict:
+    """Three clusters, their shared standardizer, and one trained autoencoder per cluster."""
+    train = clusters(seed=0)
+    test = clusters(seed=1)
+    standardizer = FeatureStandardizer.fit(torch.cat(train))
+    autoencoders = [train_autoencoder(x, standardizer=standardizer, hidden_size=8, epochs=30, seed=i, device="cpu")
+                    for i, x in enumerate(train)]
+    return {"train": train, "test": test, "standardizer": standardizer, "autoencoders": autoencoders}
+
+
+@pytest.fixture()
+def data_root(tmp_path, monkeypatch):
+    """A private EGLIB_DATA for tests that build or break data."""
+    monkeypatch.setenv("EGLIB_DATA", str(tmp_path))
+    return tmp_path

@@ -1,0 +1,125 @@
+"""Autoencoder training and the gate's routing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from eglib.autoencoder import TaskAutoencoder, train_autoencoder
+from eglib.gate import ExpertGate
+from eglib.preprocessing import FeatureStandardizer
+
+
+def make_gate(cluster_data, temperature: float = 2.0) -> ExpertGate:
+    gate = ExpertGate(temperature=temperature)
+    for index, autoencoder in enumerate(cluster_data["autoencoders"]):
+        gate.add(f"task{index}", autoencoder)
+    return gate
+
+
+def test_training_lowers_the_loss_and_the_error(cluster_data):
+    x = cluster_data["train"][0]
+    ae = train_autoencoder(x, cluster_data["test"][0], standardizer=cluster_data["standardizer"],
+                           hidden_size=8, epochs=10, device="cpu")
+    assert ae.history.train_loss[-1] < 0.9 * ae.history.train_loss[0]
+    assert ae.history.val_error[-1] < ae.history.val_error[0]
+
+
+def test_training_is_deterministic(cluster_data):
+    x, st = cluster_data["train"][1], cluster_data["standardizer"]
+    first = train_autoencoder(x, standardizer=st, hidden_size=8, epochs=3, seed=5, device="cpu")
+    second = train_autoencoder(x, standardizer=st, hidden_size=8, epochs=3, seed=5, device="cpu")
+    assert first.history.train_loss == second.history.train_loss
+    assert torch.equal(first.network.encoder.weight, second.network.encoder.weight)
+
+
+def test_sparse_initialisation_has_fifteen_inputs_per_unit():
+    from eglib.autoencoder import GateAutoencoder
+
+    net = GateAutoencoder(dim=200, hidden_size=10)
+    net.sparse_init_(torch.Generator().manual_seed(0))
+    assert ((net.encoder.weight != 0).sum(dim=1) == 15).all()
+    assert ((net.decoder.weight != 0).sum(dim=1) == 10).all()  # h=10 < 15: all inputs
+
+
+def test_error_is_euclidean_distance_of_preprocessed_features(cluster_data):
+    ae, x = cluster_data["autoencoders"][0], cluster_data["test"][0][:5]
+    z = cluster_data["standardizer"](x)
+    expected = (torch.sigmoid(ae.network(z)) - z).pow(2).sum(dim=1).sqrt()
+    torch.testing.assert_close(ae.reconstruction_error(x), expected)
+
+
+def test_standardizer_applies_sigmoid_of_standardised_values():
+    reference = torch.tensor([[0.0, 2.0], [2.0, 6.0]])
+    st = FeatureStandardizer.fit(reference, floor_ratio=0.0)
+    out = st(torch.tensor([[1.0, 4.0]]))
+    torch.testing.assert_close(out, torch.tensor([[0.5, 0.5]]))
+    assert ((st(reference) > 0) & (st(reference) < 1)).all()
+
+
+def test_well_separated_clusters_are_routed_to_their_task(cluster_data):
+    gate = make_gate(cluster_data)
+    for index, x in enumerate(cluster_data["test"]):
+        assert (gate.route(x) == index).float().mean() == 1.0
+
+
+def test_batched_routing_equals_per_sample_routing(cluster_data):
+    gate = make_gate(cluster_data)
+    x = torch.cat(cluster_data["test"])
+    batched_errors = gate.errors(x)
+    one_by_one = torch.cat([gate.errors(x[i:i + 1]) for i in range(len(x))])
+    torch.testing.assert_close(batched_errors, one_by_one)
+    looped = torch.stack([ae.reconstruction_error(x) for ae in cluster_data["autoencoders"]], dim=1)
+    torch.testing.assert_close(batched_errors, looped, rtol=1e-4, atol=1e-4)
+    assert torch.equal(gate.route(x), torch.stack([gate.route(x[i:i + 1])[0] for i in range(len(x))]))
+    # small chunks give the same answer as one block
+    gate.chunk_bytes = 4 * 3 * 40 * 7
+    torch.testing.assert_close(gate.errors(x), batched_errors)
+
+
+def test_probabilities_are_softmax_of_negative_error_over_temperature(cluster_data):
+    gate = make_gate(cluster_data, temperature=2.0)
+    x = cluster_data["test"][2][:4]
+    errors = gate.errors(x)
+    torch.testing.assert_close(gate.probabilities(x), torch.softmax(-errors / 2.0, dim=1))
+    torch.testing.assert_close(gate.probabilities(x).sum(dim=1), torch.ones(4))
+    hot = make_gate(cluster_data, temperature=50.0).probabilities(x)
+    assert hot.max(dim=1).values.mean() < gate.probabilities(x).max(dim=1).values.mean()
+
+
+def test_threshold_routing_includes_argmax_and_every_probable_task(cluster_data):
+    gate = make_gate(cluster_data, temperature=1000.0)  # nearly uniform: every task passes 0.1
+    x = cluster_data["test"][0][:6]
+    chosen = gate.route(x, threshold=0.1)
+    assert chosen.shape == (6, 3) and chosen.all()
+    strict = make_gate(cluster_data).route(x, threshold=0.999)
+    assert torch.equal(strict.float().argmax(dim=1), make_gate(cluster_data).route(x))
+    assert (strict.sum(dim=1) >= 1).all()
+
+
+def test_gate_refuses_mismatched_inputs(cluster_data):
+    gate = make_gate(cluster_data)
+    with pytest.raises(ValueError, match=r"\[N, 40\]"):
+        gate.route(torch.zeros(3, 41))
+    with pytest.raises(ValueError, match="already"):
+        gate.add("task0", cluster_data["autoencoders"][0])
+    other = train_autoencoder(cluster_data["train"][0], hidden_size=8, epochs=1, device="cpu")
+    with pytest.raises(ValueError, match="standardizer=gate.standardizer"):
+        gate.add("other", other)
+    with pytest.raises(ValueError, match="no autoencoders"):
+        ExpertGate().route(torch.zeros(1, 40))
+
+
+def test_training_refuses_empty_or_wrong_features(cluster_data):
+    with pytest.raises(ValueError, match="empty"):
+        train_autoencoder(torch.empty(0, 40), standardizer=cluster_data["standardizer"])
+    with pytest.raises(ValueError, match=r"\[N, 40\]"):
+        train_autoencoder(torch.zeros(5, 30), standardizer=cluster_data["standardizer"])
+
+
+def test_state_dict_round_trip_is_tensors_only(cluster_data, tmp_path):
+    ae = cluster_data["autoencoders"][0]
+    torch.save(ae.state_dict(), tmp_path / "ae.pt")
+    restored = TaskAutoencoder.from_state_dict(torch.load(tmp_path / "ae.pt", weights_only=True))
+    x = cluster_data["test"][0]
+    torch.testing.assert_close(restored.reconstruction_error(x), ae.reconstruction_error(x))

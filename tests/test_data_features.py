@@ -1,0 +1,178 @@
+"""The mini benchmark on disk, backbone weights, and the feature cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from eglib import backbones, config, data, features, minibench
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    data.build_mini(root, seed=0)
+    return root
+
+
+def test_build_has_six_domains_with_all_splits(built):
+    bench = data.load_mini(built, build=False)
+    assert bench.names == ["digits", "mnist", "letters", "photos", "shapes", "textures"]
+    for domain in bench.domains.values():
+        for split, size in data.SPLIT_SIZES.items():
+            part = domain.split(split)
+            assert part.images.shape == (size, 64, 64, 3) and part.images.dtype == np.uint8
+            assert set(np.unique(part.labels)) == set(range(len(domain.classes)))
+    assert bench.base.shape == (data.BASE_SIZE, 64, 64, 3)
+
+
+def test_build_is_deterministic(built, tmp_path):
+    data.build_mini(tmp_path, seed=0)
+    first = json.loads((built / "mini" / "manifest.json").read_text())["files"]
+    second = json.loads((tmp_path / "mini" / "manifest.json").read_text())["files"]
+    assert first == second
+
+
+def test_letters_use_ten_font_files_from_packages():
+    fonts = minibench.font_files()
+    assert len(fonts) == 10 and all(f.exists() for f in fonts)
+    assert any("font_roboto" in str(f) for f in fonts) and any("amatic" in str(f).lower() for f in fonts)
+
+
+def test_truncated_file_is_refused_with_the_fix(built, tmp_path):
+    import shutil
+
+    copy = tmp_path / "mini"
+    shutil.copytree(built / "mini", copy)
+    path = copy / "letters.npz"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(data.DataError, match="make_mini.py"):
+        data.load_mini(tmp_path, build=False)
+    assert path.stat().st_size == 1000  # the broken folder is reported, not silently replaced
+
+
+def test_half_written_folder_is_refused(tmp_path):
+    (tmp_path / "mini").mkdir()
+    (tmp_path / "mini" / "digits.npz").write_bytes(b"partial")
+    with pytest.raises(data.DataError, match="no manifest.json"):
+        data.load_mini(tmp_path)
+
+
+def test_missing_folder_without_build_names_the_script(tmp_path):
+    with pytest.raises(data.DataError, match="make_mini.py"):
+        data.load_mini(tmp_path, build=False)
+
+
+def test_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
+    def explode(count, size, rng):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(minibench.GENERATORS, "shapes", explode)
+    with pytest.raises(KeyboardInterrupt):
+        data.build_mini(tmp_path)
+    assert not (tmp_path / "mini").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_profile_device_and_backbone_are_clear_errors():
+    with pytest.raises(ValueError, match="Unknown profile 'tiny'.*mini"):
+        config.get_profile("tiny")
+    with pytest.raises(ValueError, match="Unknown device 'gpu'"):
+        config.resolve_device("gpu")
+    with pytest.raises(ValueError, match="Unknown backbone 'vgg'.*alexnet"):
+        backbones.get_backbone_spec("vgg")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="DEVICE=cpu"):
+            config.resolve_device("cuda")
+
+
+def test_mobilenet_weights_are_the_verified_official_file():
+    spec = backbones.get_backbone_spec("mobilenet_v2")
+    path = backbones.find_weights(spec, download=False)
+    assert backbones.verify_weights_file(path, spec).startswith("b0353104")
+
+
+def test_tampered_weights_file_is_refused(tmp_path, monkeypatch):
+    spec = backbones.get_backbone_spec("mobilenet_v2")
+    good = backbones.find_weights(spec, download=False)
+    bad = bytearray(good.read_bytes())
+    bad[5000] ^= 0xFF
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    target = backbones.hub_checkpoint_dir() / spec.filename
+    target.parent.mkdir(parents=True)
+    target.write_bytes(bytes(bad))
+    with pytest.raises(backbones.WeightsError, match="sha256"):
+        backbones.load_backbone("mobilenet_v2")
+
+
+def test_alexnet_without_weights_says_how_to_get_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(backbones.WeightsError, match="alexnet-owt-7be5be79.pth.*never uses random"):
+        backbones.load_backbone("alexnet", download=False)
+    # a file of the right name but not the official bytes is refused before unpickling
+    target = backbones.hub_checkpoint_dir() / "alexnet-owt-7be5be79.pth"
+    target.parent.mkdir(parents=True)
+    torch.save(torchvision_alexnet_state(), target)
+    with pytest.raises(backbones.WeightsError, match="expected 7be5be79"):
+        backbones.load_backbone("alexnet", download=False)
+
+
+def torchvision_alexnet_state() -> dict:
+    import torchvision
+
+    return torchvision.models.alexnet(weights=None).state_dict()
+
+
+def test_alexnet_relu5_shape_on_generated_images():
+    trunk, digest = backbones.load_backbone("alexnet", allow_random=True)
+    assert digest == "random"
+    images = torch.rand(2, 3, 227, 227)
+    assert trunk(images).shape == (2, 256, 13, 13)
+    assert backbones.get_backbone_spec("alexnet").conv_dim == 43264
+
+
+def test_extract_features_shapes_and_inputs():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 40, 50, 3), dtype=np.uint8)
+    conv = features.extract_features(images, device="cpu")
+    assert conv.shape == (3, 11520) and conv.dtype == torch.float32
+    pooled = features.extract_features(images, layer="pooled", device="cpu")
+    torch.testing.assert_close(pooled, features.pool_conv_features(conv, "mobilenet_v2"), rtol=1e-4, atol=1e-5)
+    from PIL import Image
+
+    as_pil = [Image.fromarray(image) for image in images] + [Image.fromarray(images[0]).resize((90, 70))]
+    mixed = features.extract_features(as_pil, device="cpu")
+    torch.testing.assert_close(mixed[:3], conv, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((2, 32, 32), dtype=np.uint8), r"\[N, H, W, 3\]"),
+    (np.zeros((2, 32, 32, 4), dtype=np.uint8), "alpha"),
+    (np.zeros((0, 32, 32, 3), dtype=np.uint8), "empty"),
+    (np.zeros((2, 32, 32, 3), dtype=np.float32), "uint8"),
+])
+def test_bad_images_get_clear_errors(bad, message):
+    with pytest.raises(ValueError, match=message):
+        features.extract_features(bad, device="cpu")
+
+
+def test_feature_cache_is_reused(data_root, monkeypatch):
+    images = np.random.default_rng(1).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    first = features.cached_features(images, device="cpu")
+    files = list(features.cache_dir().glob("*.npy"))
+    assert len(files) == 1
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("features were recomputed instead of read from the cache")
+
+    monkeypatch.setattr(features, "extract_features", must_not_run)
+    second = features.cached_features(images, device="cpu")
+    assert torch.equal(first, second)
+    other = images.copy()
+    other[0, 0, 0, 0] ^= 1  # other content -> other key -> recomputed
+    with pytest.raises(AssertionError, match="recomputed"):
+        features.cached_features(other, device="cpu")
