@@ -56,7 +56,10 @@ class GateAutoencoder(nn.Module):
 
 @dataclass
 class TrainingHistory:
-    """Per-epoch mean training loss (BCE) and, when validation data was given, mean val error (L2)."""
+    """Mean training loss (BCE) and, when validation data was given, mean val error (L2), per epoch.
+
+    Entry 0 of each list is measured before the first update, entry ``e`` after epoch ``e``.
+    """
 
     train_loss: list[float] = field(default_factory=list)
     val_error: list[float] = field(default_factory=list)
@@ -166,6 +169,10 @@ def train_autoencoder(
                                      {"params": biases, "weight_decay": 0.0}], lr=lr)
     z_train = standardizer(train_features.to(device))
     autoencoder = TaskAutoencoder(network=network, standardizer=standardizer)
+    with torch.no_grad():
+        autoencoder.history.train_loss.append(float(F.binary_cross_entropy_with_logits(network(z_train), z_train)))
+    if val_features is not None:
+        autoencoder.history.val_error.append(autoencoder.mean_error(val_features.to(device)))
     for _ in range(epochs):
         network.train()
         order = torch.randperm(len(z_train), generator=generator).to(device)

@@ -17,8 +17,8 @@ random weights (only ``allow_random=True``, used by shape tests, builds an untra
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
+import shutil
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,8 @@ from typing import Callable
 import torch
 import torchvision
 from torch import nn
+
+from eglib.storage import atomic_writer, file_sha256
 
 
 class WeightsError(RuntimeError):
@@ -116,15 +118,6 @@ def _wheel_file(spec: BackboneSpec) -> Path | None:
     return path if path.exists() else None
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_weights_file(path: Path, spec: BackboneSpec) -> str:
     """Check ``path``'s sha256 against the registry; return the digest or raise :class:`WeightsError`."""
     digest = file_sha256(path)
@@ -138,16 +131,11 @@ def verify_weights_file(path: Path, spec: BackboneSpec) -> str:
 
 def _try_download(spec: BackboneSpec, target: Path, timeout: float = 15.0) -> bool:
     """Download the official weights into ``target``; ``False`` when the network is unavailable."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
     try:
-        with urllib.request.urlopen(spec.url, timeout=timeout) as response, open(partial, "wb") as out:
-            while block := response.read(1 << 20):
-                out.write(block)
+        with urllib.request.urlopen(spec.url, timeout=timeout) as response, atomic_writer(target) as out:
+            shutil.copyfileobj(response, out, 1 << 20)
     except OSError:
-        partial.unlink(missing_ok=True)
         return False
-    partial.replace(target)
     return True
 
 

@@ -35,6 +35,10 @@ class Profile:
         ae_epochs: autoencoder training epochs.
         ae_batch_size: autoencoder mini-batch size (the authors' code: 12).
         ae_init: autoencoder initialisation, ``"uniform"`` or ``"sparse"`` (the authors' code).
+        ae_weight_decay: Adagrad weight decay on the autoencoder's weights (the authors' code: 5e-4).
+        gate_temperature: softmax temperature of the gate. The paper's ``t = 2`` goes with its
+            43,264-value features; L2 errors grow like ``sqrt(D)``, so the mini profile scales it
+            to its 1,280 values: ``2 * sqrt(1280 / 43264) = 0.34`` (see ``02_gate``).
     """
 
     name: str
@@ -45,18 +49,21 @@ class Profile:
     ae_epochs: int = 25
     ae_batch_size: int = 12
     ae_init: str = "uniform"
+    ae_weight_decay: float = 0.0
+    gate_temperature: float = 2.0
 
     def autoencoder_options(self) -> dict:
         """Keyword arguments of :func:`eglib.autoencoder.train_autoencoder` for this profile."""
         return {"hidden_size": self.hidden_size, "epochs": self.ae_epochs,
-                "batch_size": self.ae_batch_size, "init": self.ae_init}
+                "batch_size": self.ae_batch_size, "init": self.ae_init, "weight_decay": self.ae_weight_decay}
 
 
 PROFILES: dict[str, Profile] = {
-    # layer and init of the mini profile are chosen by the measurements of 01_autoencoders
-    "mini": Profile(name="mini", backbone="mobilenet_v2", layer="pooled", image_size=64, ae_epochs=25),
+    # layer, init and weight decay of the mini profile are chosen by the measurements of 01_autoencoders
+    "mini": Profile(name="mini", backbone="mobilenet_v2", layer="pooled", image_size=64, ae_epochs=25,
+                    gate_temperature=0.34),
     "paper": Profile(name="paper", backbone="alexnet", layer="conv", image_size=227, ae_epochs=100,
-                     ae_init="sparse"),
+                     ae_init="sparse", ae_weight_decay=5e-4),
 }
 
 

@@ -12,7 +12,6 @@ so an interrupted build never leaves a folder that looks ready.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from eglib import config, minibench
+from eglib.storage import file_sha256
 
 MINI_VERSION = 1
 SPLIT_SIZES = {"train": 400, "val": 100, "test": 200}
@@ -71,15 +71,6 @@ class Benchmark:
         return list(self.domains)
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _stratified_split(labels: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Split indices of ``labels`` into train/val/test of :data:`SPLIT_SIZES`, stratified by class."""
     shuffled = rng.permutation(len(labels))
@@ -117,7 +108,7 @@ def build_mini(root: Path | None = None, seed: int = 0, size: int = 64) -> Path:
             domains_meta[name] = {"classes": classes, **{s: int(len(p)) for s, p in parts.items()}}
         np.savez(staging / "base.npz", x=minibench.make_base(BASE_SIZE, size, np.random.default_rng([seed, 99])))
         for path in sorted(staging.glob("*.npz")):
-            files[path.name] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+            files[path.name] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
         manifest = {"version": MINI_VERSION, "seed": seed, "image_size": size,
                     "domains": domains_meta, "files": files}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -152,7 +143,7 @@ def check_mini(folder: Path) -> dict:
         raise DataError(f"{folder} was built by another version of eglib. {fix}")
     for name, info in manifest["files"].items():
         path = folder / name
-        if not path.exists() or path.stat().st_size != info["bytes"] or sha256_file(path) != info["sha256"]:
+        if not path.exists() or path.stat().st_size != info["bytes"] or file_sha256(path) != info["sha256"]:
             raise DataError(f"{path} is missing, truncated or altered. {fix}")
     return manifest
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from eglib import backbones, config
+from eglib.storage import atomic_writer
 
 LAYERS = ("conv", "pooled")
 ImageBatch = np.ndarray | torch.Tensor | Sequence[Image.Image]
@@ -155,11 +154,8 @@ def cached_features(images: np.ndarray, backbone: str = "mobilenet_v2", layer: s
         except (ValueError, OSError):
             path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
     features = extract_features(images, backbone=backbone, layer=layer, device=device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-    with os.fdopen(handle, "wb") as out:
+    with atomic_writer(path) as out:
         np.save(out, features.cpu().numpy())
-    os.replace(temporary, path)
     return features
 
 

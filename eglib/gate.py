@@ -9,10 +9,13 @@ one batched matrix product per layer serves every task (no Python loop over samp
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from eglib.autoencoder import TaskAutoencoder
 from eglib.preprocessing import FeatureStandardizer
+from eglib.storage import atomic_writer
 
 
 class ExpertGate:
@@ -56,6 +59,43 @@ class ExpertGate:
                                  f"{autoencoder.hidden_size}, the gate {first.hidden_size}.")
         self.autoencoders[name] = autoencoder
         self._stacked = None
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors only: the shared standardisation statistics once, then every task's network."""
+        if not self.autoencoders:
+            raise ValueError("An empty gate has nothing to save.")
+        state = {f"standardizer.{k}": v for k, v in self.standardizer.state_dict().items()}
+        state["temperature"] = torch.tensor(self.temperature, dtype=torch.float64)
+        for index, (name, autoencoder) in enumerate(self.autoencoders.items()):
+            state[f"task{index}.name"] = torch.tensor(list(name.encode()), dtype=torch.uint8)
+            state.update({f"task{index}.{k}": v.cpu() for k, v in autoencoder.network.state_dict().items()})
+        return state
+
+    def save(self, path: Path) -> None:
+        """Write the gate (statistics + autoencoders) atomically; load it with :meth:`load`."""
+        with atomic_writer(Path(path)) as out:
+            torch.save(self.state_dict(), out)
+
+    @classmethod
+    def load(cls, path: Path) -> "ExpertGate":
+        """Read a gate written by :meth:`save` (``weights_only=True``: nothing is unpickled)."""
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, OSError, EOFError) as error:
+            raise ValueError(f"{path} is not a readable gate file ({error}); save the gate again.") from error
+        gate = cls(temperature=float(state["temperature"]))
+        standardizer = FeatureStandardizer(mean=state["standardizer.mean"], std=state["standardizer.std"])
+        index = 0
+        while f"task{index}.name" in state:
+            prefix = f"task{index}."
+            network_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix) and k != prefix + "name"}
+            autoencoder = TaskAutoencoder.from_state_dict(
+                {**{f"network.{k}": v for k, v in network_state.items()},
+                 **{f"standardizer.{k}": v for k, v in standardizer.state_dict().items()}})
+            autoencoder.standardizer = standardizer
+            gate.add(bytes(state[prefix + "name"].tolist()).decode(), autoencoder)
+            index += 1
+        return gate
 
     def _weights(self, device: torch.device) -> dict[str, torch.Tensor]:
         """Stacked parameters: ``w1 [K, D, h]``, ``b1 [K, 1, h]``, ``w2 [K, h, D]``, ``b2 [K, 1, D]``."""
@@ -114,3 +154,19 @@ class ExpertGate:
         chosen = probabilities > threshold
         chosen[torch.arange(len(best)), best] = True
         return chosen
+
+
+def train_gate(train_features: dict[str, torch.Tensor], standardizer: FeatureStandardizer,
+               temperature: float = 2.0, seed: int = 0, **autoencoder_options) -> ExpertGate:
+    """One autoencoder per task, trained on that task's ``[N_t, D]`` features only, in one gate.
+
+    ``autoencoder_options`` go to :func:`eglib.autoencoder.train_autoencoder` (e.g. the
+    profile's ``autoencoder_options()``); task ``i`` trains with seed ``seed + i``.
+    """
+    from eglib.autoencoder import train_autoencoder
+
+    gate = ExpertGate(temperature=temperature)
+    for index, (name, features) in enumerate(train_features.items()):
+        gate.add(name, train_autoencoder(features, standardizer=standardizer, seed=seed + index,
+                                         **autoencoder_options))
+    return gate

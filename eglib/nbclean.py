@@ -1,4 +1,8 @@
-"""Notebook cleaner: strip execution counts and run metadata, keep outputs.
+"""Notebook cleaner: normalise execution counts, strip run metadata, keep outputs.
+
+Execution counts are renumbered 1, 2, 3, ... over the code cells (nbval treats a cell without a
+count as never run, so counts cannot simply be removed); papermill's and Jupyter's timing and id
+metadata are dropped, so re-running a notebook changes only what it shows.
 
 ``python -m eglib.nbclean notebooks/*.ipynb`` rewrites the files; with ``--check`` it changes
 nothing and exits 1 when a file would change (``make test`` runs the check).
@@ -22,14 +26,16 @@ def clean_notebook(notebook: dict) -> dict:
     language = cleaned["metadata"].get("language_info")
     if isinstance(language, dict):
         language.pop("version", None)
+    count = 0
     for cell in cleaned.get("cells", []):
         cell["metadata"] = {k: v for k, v in cell.get("metadata", {}).items() if k in KEEP_CELL_METADATA}
         cell.pop("id", None)
         if cell.get("cell_type") == "code":
-            cell["execution_count"] = None
+            count += 1
+            cell["execution_count"] = count
             for output in cell.get("outputs", []):
                 if "execution_count" in output:
-                    output["execution_count"] = None
+                    output["execution_count"] = count
     cleaned["nbformat_minor"] = min(cleaned.get("nbformat_minor", 4), 4)
     return cleaned
 

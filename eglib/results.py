@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from eglib import config
+from eglib.storage import atomic_writer
 
 
 def _jsonable(value: Any) -> Any:
@@ -35,11 +34,8 @@ def _jsonable(value: Any) -> Any:
 
 def write_json_atomic(path: Path, payload: Any) -> None:
     """Write ``payload`` as indented JSON to ``path`` via a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "w") as out:
+    with atomic_writer(path, "w") as out:
         json.dump(_jsonable(payload), out, indent=1, sort_keys=True)
-    os.replace(temporary, path)
 
 
 def save_metrics(notebook: str, metrics: dict[str, Any]) -> Path:

@@ -123,3 +123,20 @@ def test_state_dict_round_trip_is_tensors_only(cluster_data, tmp_path):
     restored = TaskAutoencoder.from_state_dict(torch.load(tmp_path / "ae.pt", weights_only=True))
     x = cluster_data["test"][0]
     torch.testing.assert_close(restored.reconstruction_error(x), ae.reconstruction_error(x))
+
+
+def test_gate_save_and_load_round_trip(cluster_data, tmp_path):
+    gate = make_gate(cluster_data, temperature=0.5)
+    gate.save(tmp_path / "gate.pt")
+    restored = ExpertGate.load(tmp_path / "gate.pt")
+    x = torch.cat(cluster_data["test"])
+    assert restored.names == gate.names and restored.temperature == 0.5
+    torch.testing.assert_close(restored.probabilities(x), gate.probabilities(x))
+    (tmp_path / "broken.pt").write_bytes((tmp_path / "gate.pt").read_bytes()[:200])
+    with pytest.raises(ValueError, match="save the gate again"):
+        ExpertGate.load(tmp_path / "broken.pt")
+
+
+def test_unknown_init_is_refused(cluster_data):
+    with pytest.raises(ValueError, match="Unknown init"):
+        train_autoencoder(cluster_data["train"][0], standardizer=cluster_data["standardizer"], init="xavier")

@@ -176,3 +176,26 @@ def test_feature_cache_is_reused(data_root, monkeypatch):
     other[0, 0, 0, 0] ^= 1  # other content -> other key -> recomputed
     with pytest.raises(AssertionError, match="recomputed"):
         features.cached_features(other, device="cpu")
+
+
+def test_alexnet_loading_path_with_a_generated_file_of_registered_checksum(tmp_path, monkeypatch):
+    """Exercises find -> verify -> torch.load(weights_only) -> load_state_dict for AlexNet.
+
+    The file is generated here (untrained weights) and the registry's checksum is pointed at it
+    for this test only: it proves the loading code, not any pretrained quality.
+    """
+    import dataclasses
+
+    from eglib.storage import file_sha256
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    target = backbones.hub_checkpoint_dir() / "alexnet-owt-7be5be79.pth"
+    target.parent.mkdir(parents=True)
+    state = torchvision_alexnet_state()
+    torch.save(state, target)
+    spec = dataclasses.replace(backbones.BACKBONES["alexnet"], sha256=file_sha256(target))
+    monkeypatch.setitem(backbones.BACKBONES, "alexnet", spec)
+    trunk, digest = backbones.load_backbone("alexnet", download=False)
+    assert digest == spec.sha256
+    torch.testing.assert_close(trunk.trunk[0].weight, state["features.0.weight"])
+    assert trunk(torch.rand(1, 3, 227, 227)).shape == (1, 256, 13, 13)

@@ -1,0 +1,100 @@
+"""Speed figures of the foundation (issue 2). Prints measurements; asserts nothing about time.
+
+    .venv/bin/python benchmarks/bench_foundation.py [--skip-notebooks]
+
+Targets it reports against:
+* the gate's batched routing reaches >= 0.5x this machine's measured matmul FLOP rate;
+* a cached feature set (every split of every domain + base) reloads within 5 s;
+* notebooks 00-03 together run within 5 minutes on 2 CPU cores (papermill, fresh kernels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import eglib  # noqa: E402
+from eglib import config, data, features  # noqa: E402
+from eglib.autoencoder import GateAutoencoder, TaskAutoencoder  # noqa: E402
+from eglib.gate import ExpertGate  # noqa: E402
+from eglib.preprocessing import FeatureStandardizer  # noqa: E402
+
+
+def best_of(fn, repeats: int = 5) -> float:
+    """Fastest wall time of ``repeats`` calls (the least disturbed by other load)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def matmul_rate(size: int = 2048) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    return 2 * size ** 3 / best_of(lambda: torch.mm(a, b)) / 1e9
+
+
+def gate_rate(dim: int, tasks: int = 6, hidden: int = 100, samples: int = 1200) -> tuple[float, float]:
+    """GFLOP/s of gate.errors counting only its two matmuls, and seconds per call."""
+    generator = torch.Generator().manual_seed(0)
+    reference = torch.rand(256, dim, generator=generator)
+    standardizer = FeatureStandardizer.fit(reference)
+    gate = ExpertGate()
+    for index in range(tasks):
+        gate.add(f"t{index}", TaskAutoencoder(GateAutoencoder(dim, hidden), standardizer))
+    x = torch.rand(samples, dim, generator=generator)
+    gate.errors(x)
+    seconds = best_of(lambda: gate.errors(x))
+    flops = 2 * 2 * samples * dim * hidden * tasks
+    return flops / seconds / 1e9, seconds
+
+
+def cache_reload(profile: config.Profile) -> float:
+    bench = data.load_benchmark(profile.name)
+    features.benchmark_features(bench, profile.backbone, layer="conv", device="cpu")  # warm the cache
+    features._trunk.cache_clear()
+    start = time.perf_counter()
+    features.benchmark_features(bench, profile.backbone, layer="conv", device="cpu")
+    return time.perf_counter() - start
+
+
+def notebooks_wall() -> float:
+    with tempfile.TemporaryDirectory() as runs:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "eglib.reproduce", "--runs", runs], check=True, cwd=REPO)
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--skip-notebooks", action="store_true")
+    args = parser.parse_args()
+    eglib.setup(0, "cpu")
+    profile = config.get_profile("mini")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    peak = matmul_rate()
+    print(f"matmul 2048x2048 float32: {peak:.1f} GFLOP/s")
+    for dim in (1280, 11520):
+        rate, seconds = gate_rate(dim)
+        print(f"gate.errors, 6 tasks, h=100, D={dim}, 1200 samples: {seconds * 1e3:.1f} ms, "
+              f"{rate:.1f} GFLOP/s = {rate / peak:.2f}x matmul (target >= 0.5x)")
+    reload = cache_reload(profile)
+    print(f"cached conv features of the whole mini benchmark reloaded in {reload:.2f} s (target < 5 s)")
+    if not args.skip_notebooks:
+        wall = notebooks_wall()
+        print(f"notebooks 00-03 via make reproduce: {wall:.0f} s (target < 300 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Project-level checks: environment files agree, the runner validates its input, notebooks are clean."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from eglib import nbclean, reproduce, results
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def requirement_pins(lines: list[str]) -> dict[str, str]:
+    pins = {}
+    for line in lines:
+        line = line.split("#")[0].strip()
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^\s;]+)", line)
+        if match:
+            pins[match.group(1).lower()] = match.group(2)
+    return pins
+
+
+def test_environment_yml_parses_and_matches_requirements():
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    assert env["name"] and "python=3.11" in env["dependencies"]
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    conda_pins = requirement_pins(pip_section)
+    venv_pins = requirement_pins((REPO / "requirements.txt").read_text().splitlines())
+    assert conda_pins == venv_pins
+    assert venv_pins["torch"] == "2.14.1" and venv_pins["torchvision"] == "0.29.1"
+
+
+def test_requirements_agree_with_the_lock_file():
+    lock = requirement_pins((REPO / "requirements-lock.txt").read_text().splitlines())
+    for name, version in requirement_pins((REPO / "requirements.txt").read_text().splitlines()).items():
+        assert lock.get(name) == version, name
+
+
+def test_installed_versions_are_the_pinned_ones():
+    from importlib.metadata import version
+
+    for name, pinned in requirement_pins((REPO / "requirements.txt").read_text().splitlines()).items():
+        assert version(name) == pinned, name
+
+
+def notebooks() -> list[Path]:
+    return sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_notebooks_exist_in_order_with_python3_kernel_and_parameters():
+    names = [path.stem for path in notebooks()]
+    assert names[:4] == ["00_data_and_features", "01_autoencoders", "02_gate", "03_relatedness"]
+    for path in notebooks():
+        notebook = json.loads(path.read_text())
+        assert notebook["metadata"]["kernelspec"]["name"] == "python3", path.name
+        tagged = [c for c in notebook["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, path.name
+        assert all(key in "".join(tagged[0]["source"]) for key in ("PROFILE", "DEVICE", "SEED"))
+
+
+def test_committed_notebooks_are_executed_and_clean():
+    for path in notebooks():
+        text = path.read_text()
+        notebook = json.loads(text)
+        assert nbclean.dumps(nbclean.clean_notebook(notebook)) == text, f"run python -m eglib.nbclean {path}"
+        code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+        outputs = [o for c in code for o in c["outputs"]]
+        figures = [o for o in outputs if "image/png" in o.get("data", {})]
+        assert outputs and figures, f"{path.name} is not executed (run make notebooks)"
+        assert not any(o.get("output_type") == "error" for c in code for o in c["outputs"]), path.name
+
+
+def test_cleaner_strips_counts_and_run_metadata():
+    dirty = {"metadata": {"kernelspec": {"name": "python3"}, "papermill": {"duration": 3}},
+             "nbformat": 4, "nbformat_minor": 5,
+             "cells": [{"cell_type": "code", "execution_count": 7, "id": "abc", "source": "1",
+                        "metadata": {"tags": ["x"], "papermill": {"duration": 1}, "execution": {}},
+                        "outputs": [{"output_type": "execute_result", "execution_count": 7, "data": {}, "metadata": {}}]}]}
+    clean = nbclean.clean_notebook(dirty)
+    assert clean["metadata"] == {"kernelspec": {"name": "python3"}}
+    cell = clean["cells"][0]
+    assert cell["execution_count"] == 1 and cell["metadata"] == {"tags": ["x"]} and "id" not in cell
+    assert cell["outputs"][0]["execution_count"] == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--profile", "tiny"], "Unknown profile"),
+    (["--device", "tpu"], "Unknown device"),
+    (["--only", "99"], "No notebook matches"),
+])
+def test_reproduce_refuses_bad_input_before_running(argv, message, tmp_path, capsys):
+    assert reproduce.main([*argv, "--runs", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing half-made
+
+
+def test_metrics_merge_and_run_folder(tmp_path):
+    run = reproduce.new_run_dir(tmp_path)
+    assert (tmp_path / "latest").resolve() == run.resolve()
+    (run / "metrics").mkdir()
+    (run / "metrics" / "00_a.json").write_text(json.dumps({"x": 1, "y": 1}))
+    (run / "metrics" / "01_b.json").write_text(json.dumps({"y": 2}))
+    assert results.merge_metrics(run) == {"x": 1, "y": 2}
+    second = reproduce.new_run_dir(tmp_path)
+    assert second != run and (tmp_path / "latest").resolve() == second.resolve()
