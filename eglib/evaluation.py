@@ -15,7 +15,7 @@ def stack_domains(features: dict[str, dict[str, torch.Tensor]], split: str) -> t
         ``(x [N, D], domain_index [N])`` with domains in dictionary order.
     """
     x = torch.cat([per_split[split] for per_split in features.values()])
-    y = torch.cat([torch.full((len(per_split[split]),), index, dtype=torch.long)
+    y = torch.cat([torch.full((len(per_split[split]),), index, dtype=torch.long, device=x.device)
                    for index, per_split in enumerate(features.values())])
     return x, y
 
@@ -23,6 +23,9 @@ def stack_domains(features: dict[str, dict[str, torch.Tensor]], split: str) -> t
 def per_domain_accuracy(predicted: torch.Tensor, true: torch.Tensor, names: list[str]) -> dict[str, float]:
     """Accuracy of ``predicted [N]`` against ``true [N]`` within each true domain (index into ``names``)."""
     predicted, true = predicted.cpu(), true.cpu()
+    empty = [name for index, name in enumerate(names) if not (true == index).any()]
+    if empty:
+        raise ValueError(f"No samples of domain(s) {empty} to score; every domain needs a non-empty split.")
     return {name: float((predicted[true == index] == index).float().mean()) for index, name in enumerate(names)}
 
 

@@ -3,7 +3,9 @@
 :func:`extract_features` turns RGB images into ``[N, D]`` float features. Layers:
 
 * ``"conv"``   -- the backbone's spatial feature map, flattened (the paper's choice);
-* ``"pooled"`` -- that map averaged over space, ``[N, C]``.
+* ``"pooled"`` -- that map averaged over space, ``[N, C]``;
+* ``"split"``  -- the activations where a mini expert begins (MobileNetV2 block 16,
+  ``160 x 3 x 3``), flattened: the cached input of expert training (issue 3).
 
 :func:`cached_features` does the same through a cache under ``<data_root>/cache/features``
 whose key covers backbone, layer, input size, the weights' checksum and the images' bytes, so a
@@ -25,7 +27,9 @@ from PIL import Image
 from eglib import backbones, config
 from eglib.storage import atomic_writer
 
-LAYERS = ("conv", "pooled")
+LAYERS = ("conv", "pooled", "split")
+# Bump when the preprocessing or extraction code changes, so old cache entries are not reused.
+FEATURE_CODE_VERSION = 1
 ImageBatch = np.ndarray | torch.Tensor | Sequence[Image.Image]
 
 
@@ -92,7 +96,8 @@ def extract_features(images: ImageBatch, backbone: str = "mobilenet_v2", layer: 
         images: uint8 ``[N, H, W, 3]`` array/tensor or a list of PIL images of any size; each is
             resized to the backbone's input size.
         backbone: key of :data:`eglib.backbones.BACKBONES`.
-        layer: ``"conv"`` (flattened spatial map, ``D = C*h*w``) or ``"pooled"`` (``D = C``).
+        layer: ``"conv"`` (flattened spatial map, ``D = C*h*w``), ``"pooled"`` (``D = C``) or
+            ``"split"`` (flattened expert input).
         device: where the backbone runs and the result lives.
         batch_size: images per forward pass.
 
@@ -104,9 +109,12 @@ def extract_features(images: ImageBatch, backbone: str = "mobilenet_v2", layer: 
     batch = as_uint8_batch(images)
     device = config.resolve_device(device)
     trunk, _ = _trunk(backbone, str(device))
+    if layer == "split" and spec.expert_split is None:
+        raise ValueError(f"Backbone {backbone!r} has no expert split point; layer='split' is for the mini experts.")
+    net = trunk.trunk[:spec.expert_split] if layer == "split" else trunk
     outputs = []
     for start in range(0, len(batch), batch_size):
-        maps = trunk(_to_input(batch[start:start + batch_size], spec.input_size, device))
+        maps = net(_to_input(batch[start:start + batch_size], spec.input_size, device))
         outputs.append(maps.mean(dim=(2, 3)) if layer == "pooled" else maps.flatten(1))
     return torch.cat(outputs)
 
@@ -124,12 +132,14 @@ def cache_dir() -> Path:
     return config.data_root() / "cache" / "features"
 
 
-def cache_key(images: np.ndarray, backbone: str, layer: str) -> str:
-    """Content key of a feature set: backbone, layer, input size, weights checksum, image bytes."""
+def cache_key(images: np.ndarray, backbone: str, layer: str, device: torch.device) -> str:
+    """Content key of a feature set: backbone, layer cut, input size, weights checksum, extraction
+    code version, torch version, device type and the images' bytes."""
     spec = backbones.get_backbone_spec(backbone)
     digest = hashlib.sha256()
     _, weights_digest = _trunk(backbone, "cpu")
-    digest.update(f"{backbone}|{layer}|{spec.input_size}|{weights_digest}|".encode())
+    digest.update(f"{backbone}|{layer}|{spec.conv_layers}|{spec.input_size}|{weights_digest}|"
+                  f"v{FEATURE_CODE_VERSION}|{torch.__version__}|{device.type}|".encode())
     digest.update(f"{images.shape}|{images.dtype}|".encode())
     digest.update(np.ascontiguousarray(images).tobytes())
     return digest.hexdigest()[:32]
@@ -146,8 +156,8 @@ def cached_features(images: np.ndarray, backbone: str = "mobilenet_v2", layer: s
     images = as_uint8_batch(images)
     if not isinstance(images, np.ndarray):
         raise ValueError("cached_features needs one uint8 array [N, H, W, 3]; use extract_features for lists.")
-    path = cache_dir() / f"{backbone}-{layer}-{cache_key(images, backbone, layer)}.npy"
     device = config.resolve_device(device)
+    path = cache_dir() / f"{backbone}-{layer}-{cache_key(images, backbone, layer, device)}.npy"
     if path.exists():
         try:
             return torch.from_numpy(np.load(path)).to(device)
@@ -173,6 +183,8 @@ def benchmark_features(benchmark, backbone: str = "mobilenet_v2", layer: str = "
     _check_layer(layer)
 
     def get(images: np.ndarray) -> torch.Tensor:
+        if layer == "split":
+            return cached_features(images, backbone=backbone, layer="split", device=device)
         conv = cached_features(images, backbone=backbone, layer="conv", device=device)
         return pool_conv_features(conv, backbone) if layer == "pooled" else conv
 

@@ -79,11 +79,14 @@ class ExpertGate:
     @classmethod
     def load(cls, path: Path) -> "ExpertGate":
         """Read a gate written by :meth:`save` (``weights_only=True``: nothing is unpickled)."""
+        import pickle
+
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, OSError, EOFError) as error:
-            raise ValueError(f"{path} is not a readable gate file ({error}); save the gate again.") from error
-        gate = cls(temperature=float(state["temperature"]))
+            temperature = float(state["temperature"])
+        except (RuntimeError, OSError, EOFError, KeyError, TypeError, pickle.UnpicklingError) as error:
+            raise ValueError(f"{path} is not a readable gate file ({error!r}); save the gate again.") from error
+        gate = cls(temperature=temperature)
         standardizer = FeatureStandardizer(mean=state["standardizer.mean"], std=state["standardizer.std"])
         index = 0
         while f"task{index}.name" in state:

@@ -28,6 +28,17 @@ def relatedness_from_errors(error_new: float, error_old: float) -> float:
     return 1.0 - (error_old - error_new) / error_new
 
 
+def _check_comparable(new_autoencoder: TaskAutoencoder, old_autoencoder: TaskAutoencoder,
+                      new_val_features: torch.Tensor, name: str = "the new task") -> None:
+    """Errors are comparable only on non-empty data under one shared preprocessing."""
+    if len(new_val_features) == 0:
+        raise ValueError(f"{name} has no validation features; relatedness needs its validation split.")
+    if not new_autoencoder.standardizer.same_as(old_autoencoder.standardizer):
+        raise ValueError("The two autoencoders use different standardisation statistics, so their errors are "
+                         "not comparable. Train every autoencoder with the gate's standardizer "
+                         "(train_autoencoder(..., standardizer=...)).")
+
+
 def relatedness(new_autoencoder: TaskAutoencoder, old_autoencoder: TaskAutoencoder,
                 new_val_features: torch.Tensor) -> float:
     """``Rel(T_k, T_a)``: how related an earlier task ``a`` is to the new task ``k``.
@@ -37,8 +48,7 @@ def relatedness(new_autoencoder: TaskAutoencoder, old_autoencoder: TaskAutoencod
         old_autoencoder: ``A_a``, of an earlier task (or of the base task).
         new_val_features: ``[N, D]`` features of the *new* task's validation images.
     """
-    if len(new_val_features) == 0:
-        raise ValueError("The new task has no validation features; relatedness needs its validation split.")
+    _check_comparable(new_autoencoder, old_autoencoder, new_val_features)
     return relatedness_from_errors(new_autoencoder.mean_error(new_val_features),
                                    old_autoencoder.mean_error(new_val_features))
 
@@ -59,6 +69,8 @@ def relatedness_matrix(autoencoders: dict[str, TaskAutoencoder],
     old_names = old_names or list(autoencoders)
     rows = {}
     for new, features in val_features.items():
+        for old in old_names:
+            _check_comparable(autoencoders[new], autoencoders[old], features, name=f"Task {new!r}")
         own = autoencoders[new].mean_error(features)
         rows[new] = {old: relatedness_from_errors(own, autoencoders[old].mean_error(features)) for old in old_names}
     return pd.DataFrame.from_dict(rows, orient="index")[old_names]

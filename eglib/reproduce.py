@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from eglib import config, results
+from eglib import config, data, results
 
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 REQUIRED_KEYS = ("gate_accuracy", "discriminative_accuracy", "gate_accuracy_per_domain",
@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         config.get_profile(args.profile)
         config.resolve_device(args.device)
         selected = notebooks(args.only)
-    except ValueError as error:
+        data.check_profile_ready(args.profile)
+    except (ValueError, data.DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     results.write_json_atomic(run / "metrics.json", merged)
     missing = [key for key in REQUIRED_KEYS if key not in merged] if not args.only else []
     if missing:
-        print(f"warning: metrics.json lacks {missing}", file=sys.stderr)
+        print(f"error: metrics.json lacks {missing}: a notebook did not save its headline numbers.", file=sys.stderr)
+        return 1
     print(f"Results: {run}\n  metrics: {run / 'metrics.json'}\n  figures: {run / 'figures'}\n"
           f"  notebooks: {run / 'notebooks'}\n  (also at {args.runs / 'latest'})")
     for key in ("gate_accuracy", "discriminative_accuracy"):

@@ -135,6 +135,16 @@ def test_gate_save_and_load_round_trip(cluster_data, tmp_path):
     (tmp_path / "broken.pt").write_bytes((tmp_path / "gate.pt").read_bytes()[:200])
     with pytest.raises(ValueError, match="save the gate again"):
         ExpertGate.load(tmp_path / "broken.pt")
+    torch.save({"something": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="save the gate again"):
+        ExpertGate.load(tmp_path / "other.pt")
+
+
+def test_per_domain_accuracy_refuses_an_empty_domain():
+    from eglib.evaluation import per_domain_accuracy
+
+    with pytest.raises(ValueError, match=r"\['b'\]"):
+        per_domain_accuracy(torch.tensor([0, 0]), torch.tensor([0, 0]), ["a", "b"])
 
 
 def test_unknown_init_is_refused(cluster_data):

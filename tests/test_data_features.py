@@ -199,3 +199,28 @@ def test_alexnet_loading_path_with_a_generated_file_of_registered_checksum(tmp_p
     assert digest == spec.sha256
     torch.testing.assert_close(trunk.trunk[0].weight, state["features.0.weight"])
     assert trunk(torch.rand(1, 3, 227, 227)).shape == (1, 256, 13, 13)
+
+
+def test_missing_benchmark_is_built_on_demand_and_then_reused(data_root, monkeypatch):
+    calls = []
+    real_build = data.build_mini
+
+    def counting_build(root, seed=0, size=64):
+        calls.append(root)
+        return real_build(root, seed=seed, size=size)
+
+    monkeypatch.setattr(data, "build_mini", counting_build)
+    first = data.load_mini()
+    second = data.load_mini()
+    assert len(calls) == 1  # present and intact: not rebuilt
+    assert np.array_equal(first.domains["letters"].test.images, second.domains["letters"].test.images)
+
+
+def test_paper_profile_is_refused_before_any_work():
+    with pytest.raises(data.DataError, match="PROFILE=mini"):
+        data.check_profile_ready("paper")
+    data.check_profile_ready("mini")
+
+
+def test_base_images_share_nothing_with_the_photos_domain():
+    assert not set(minibench.BASE_IMAGES) & set(minibench._photographs())

@@ -91,6 +91,7 @@ def test_cleaner_strips_counts_and_run_metadata():
     (["--profile", "tiny"], "Unknown profile"),
     (["--device", "tpu"], "Unknown device"),
     (["--only", "99"], "No notebook matches"),
+    (["--profile", "paper"], "PROFILE=mini"),
 ])
 def test_reproduce_refuses_bad_input_before_running(argv, message, tmp_path, capsys):
     assert reproduce.main([*argv, "--runs", str(tmp_path)]) == 2

@@ -49,6 +49,9 @@ def test_matrix_diagonal_is_one_and_asymmetric(cluster_data):
     val = dict(zip("abc", cluster_data["test"]))
     matrix = rel.relatedness_matrix(aes, val)
     assert list(matrix.index) == list("abc") and list(matrix.columns) == list("abc")
+    # row = new task, column = old task
+    assert matrix.loc["a", "b"] == pytest.approx(rel.relatedness(aes["a"], aes["b"], val["a"]))
+    assert matrix.loc["b", "a"] == pytest.approx(rel.relatedness(aes["b"], aes["a"], val["b"]))
     assert all(matrix.loc[k, k] == pytest.approx(1.0) for k in "abc")
     assert matrix.loc["a", "b"] != pytest.approx(matrix.loc["b", "a"], abs=1e-6)
 
@@ -57,3 +60,14 @@ def test_empty_validation_set_is_refused(cluster_data):
     aes = cluster_data["autoencoders"]
     with pytest.raises(ValueError, match="validation"):
         rel.relatedness(aes[0], aes[1], torch.empty(0, 40))
+
+
+def test_autoencoders_with_other_statistics_are_refused(cluster_data):
+    from eglib.autoencoder import train_autoencoder
+
+    own_statistics = train_autoencoder(cluster_data["train"][1], hidden_size=8, epochs=1, device="cpu")
+    with pytest.raises(ValueError, match="not comparable"):
+        rel.relatedness(cluster_data["autoencoders"][0], own_statistics, cluster_data["test"][0])
+    with pytest.raises(ValueError, match="'b' has no validation"):
+        rel.relatedness_matrix(dict(zip("ab", cluster_data["autoencoders"])),
+                               {"a": cluster_data["test"][0], "b": torch.empty(0, 40)})

@@ -1,0 +1,215 @@
+"""Experts: fine-tuning and Learning without Forgetting from a source expert (issue 3, in progress).
+
+Mini profile: an expert is the *upper part* of the pretrained MobileNetV2 (blocks 17 and 18,
+trainable, about 0.9 M weights) plus a linear head for its task. Its input is the frozen
+activation of block 16 (``[N, 160, 3, 3]`` at 96 px), extracted once and cached, so an expert
+trains in seconds on a CPU. Batch-norm statistics stay frozen (small tasks).
+
+Two ways to train a new expert from a source expert (the base model or an earlier task's):
+
+* :func:`finetune` -- copy the source's upper part, put a new head on it, train on the new task;
+* :func:`learn_without_forgetting` -- the same copy, but the source's head is kept as an old head:
+  warm up the new head with the shared part frozen, then train everything on
+  ``CE(new task) + lambda * KD(old head, source's outputs; T = 2)``, where the source's outputs on
+  the new task's images are recorded before training (Li & Hoiem's recipe).
+
+The source expert is never modified: both functions work on deep copies.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from eglib import backbones
+from eglib.config import resolve_device
+
+BASE_HEAD = "imagenet"
+
+
+class Expert(nn.Module):
+    """Upper backbone part + one head per task it answers: activations ``[N, C, h, w]`` -> logits."""
+
+    def __init__(self, upper: nn.Module, feature_dim: int, heads: dict[str, int]) -> None:
+        super().__init__()
+        self.upper = upper
+        self.heads = nn.ModuleDict({name: nn.Linear(feature_dim, classes) for name, classes in heads.items()})
+
+    def features(self, activations: torch.Tensor) -> torch.Tensor:
+        """``[N, C, h, w]`` split-point activations -> ``[N, feature_dim]`` pooled features."""
+        return self.upper(activations).mean(dim=(2, 3))
+
+    def forward(self, activations: torch.Tensor, head: str) -> torch.Tensor:
+        """Logits ``[N, classes]`` of task ``head``."""
+        return self.heads[head](self.features(activations))
+
+    def train(self, mode: bool = True) -> "Expert":
+        """Like ``nn.Module.train`` but batch-norm layers always stay in eval mode (frozen statistics)."""
+        super().train(mode)
+        for module in self.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+        return self
+
+
+def base_expert(backbone: str = "mobilenet_v2") -> Expert:
+    """The base model as an expert: the pretrained upper part and ImageNet's own 1000-way head
+    (head name :data:`BASE_HEAD`), with verified weights."""
+    spec = backbones.get_backbone_spec(backbone)
+    if spec.expert_split is None:
+        raise ValueError(f"Backbone {backbone!r} has no expert split point (mini experts use mobilenet_v2).")
+    model, _ = backbones.load_pretrained_model(backbone)
+    upper = copy.deepcopy(model.features[spec.expert_split:spec.conv_layers])
+    imagenet_head = model.classifier[-1]
+    expert = Expert(upper, imagenet_head.in_features, {BASE_HEAD: imagenet_head.out_features})
+    expert.heads[BASE_HEAD].load_state_dict(imagenet_head.state_dict())
+    return expert.eval()
+
+
+def as_split_maps(flat: torch.Tensor, backbone: str = "mobilenet_v2") -> torch.Tensor:
+    """Flattened split activations ``[N, C*h*w]`` (``layer="split"`` features) -> ``[N, C, h, w]``."""
+    shape = backbones.get_backbone_spec(backbone).split_shape
+    if shape is None or flat.ndim != 2 or flat.shape[1] != shape[0] * shape[1] * shape[2]:
+        raise ValueError(f"Expected split activations [N, {shape and shape[0] * shape[1] * shape[2]}] of "
+                         f"{backbone}; got {tuple(flat.shape)}. Extract them with layer='split'.")
+    return flat.view(len(flat), *shape)
+
+
+@dataclass
+class TrainingLog:
+    """Per-epoch means of the new-task loss and (LwF only) the distillation term."""
+
+    task_loss: list[float] = field(default_factory=list)
+    distillation: list[float] = field(default_factory=list)
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
+    """Knowledge-distillation term: cross-entropy between temperature-softened teacher and student
+    distributions (both ``[N, K]``), scaled by ``T^2`` so its gradient size does not depend on T."""
+    teacher = F.softmax(teacher_logits / temperature, dim=1)
+    return -(teacher * F.log_softmax(student_logits / temperature, dim=1)).sum(dim=1).mean() * temperature ** 2
+
+
+def _new_expert_from(source: Expert, task: str, classes: int, keep_heads: list[str], seed: int) -> Expert:
+    """Deep copy of ``source`` with only ``keep_heads`` and a fresh head for ``task``."""
+    if task in source.heads:
+        raise ValueError(f"The source expert already has a head called {task!r}; name the new task differently.")
+    if classes < 2:
+        raise ValueError(f"Task {task!r} has {classes} class(es); a classification expert needs at least 2.")
+    expert = copy.deepcopy(source)
+    expert.heads = nn.ModuleDict({name: expert.heads[name] for name in keep_heads})
+    feature_dim = next(iter(source.heads.values())).in_features
+    torch.manual_seed(seed)
+    expert.heads[task] = nn.Linear(feature_dim, classes)
+    return expert
+
+
+def _batches(count: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    order = torch.randperm(count, generator=generator)
+    return [order[start:start + batch_size] for start in range(0, count, batch_size)]
+
+
+def _check_data(activations: torch.Tensor, labels: torch.Tensor) -> None:
+    if len(activations) == 0 or len(activations) != len(labels):
+        raise ValueError(f"Need as many labels as activations, and at least one; got {len(activations)} "
+                         f"activations and {len(labels)} labels.")
+
+
+def finetune(source: Expert, task: str, activations: torch.Tensor, labels: torch.Tensor, classes: int, *,
+             epochs: int = 10, lr: float = 1e-3, batch_size: int = 32, seed: int = 0,
+             device: str | torch.device = "auto") -> tuple[Expert, TrainingLog]:
+    """Fine-tune a copy of ``source`` with a new head on ``activations [N, C, h, w]``, ``labels [N]``.
+
+    The copy keeps the source's heads (unused by the loss) so that forgetting can be measured.
+    """
+    _check_data(activations, labels)
+    device = resolve_device(device)
+    expert = _new_expert_from(source, task, classes, list(source.heads), seed).to(device)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam([p for name, p in expert.named_parameters() if not name.startswith("heads.")
+                                  or name.startswith(f"heads.{task}.")], lr=lr)
+    log = TrainingLog()
+    x, y = activations.to(device), labels.to(device)
+    for _ in range(epochs):
+        expert.train()
+        total = 0.0
+        for batch in _batches(len(x), batch_size, generator):
+            loss = F.cross_entropy(expert(x[batch], task), y[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(batch)
+        log.task_loss.append(total / len(x))
+    return expert.eval(), log
+
+
+def learn_without_forgetting(source: Expert, task: str, activations: torch.Tensor, labels: torch.Tensor,
+                             classes: int, *, epochs: int = 10, warmup_epochs: int = 3, lr: float = 1e-3,
+                             batch_size: int = 32, distill_weight: float = 1.0, temperature: float = 2.0,
+                             seed: int = 0, device: str | torch.device = "auto") -> tuple[Expert, TrainingLog]:
+    """Train a new expert for ``task`` from ``source`` with Learning without Forgetting.
+
+    Args:
+        source: the most related expert; its heads are the old tasks whose outputs are preserved.
+        activations, labels: the new task's split-point activations ``[N, C, h, w]`` and labels ``[N]``.
+        warmup_epochs: epochs training only the new head (shared part and old heads frozen).
+        distill_weight: lambda of the distillation term (LwF's code: 1).
+        temperature: distillation temperature (LwF's code: 2).
+
+    Raises:
+        ValueError: when the source has no head to distil from (LwF would silently be fine-tuning).
+    """
+    _check_data(activations, labels)
+    if not source.heads:
+        raise ValueError("The source expert has no head: LwF needs the source's outputs as soft targets.")
+    device = resolve_device(device)
+    old_heads = list(source.heads)
+    expert = _new_expert_from(source, task, classes, old_heads, seed).to(device)
+    x, y = activations.to(device), labels.to(device)
+    teacher = source.to(device).eval()
+    with torch.no_grad():  # the source's answers on the new task's images, recorded once, before training
+        soft_targets = {head: teacher(x, head) for head in old_heads}
+    generator = torch.Generator().manual_seed(seed)
+    log = TrainingLog()
+
+    warmup = torch.optim.Adam(expert.heads[task].parameters(), lr=lr)
+    for _ in range(warmup_epochs):
+        expert.train()
+        for batch in _batches(len(x), batch_size, generator):
+            with torch.no_grad():
+                shared = expert.features(x[batch])
+            loss = F.cross_entropy(expert.heads[task](shared), y[batch])
+            warmup.zero_grad(set_to_none=True)
+            loss.backward()
+            warmup.step()
+
+    optimizer = torch.optim.Adam(expert.parameters(), lr=lr)
+    for _ in range(epochs):
+        expert.train()
+        task_total, distill_total = 0.0, 0.0
+        for batch in _batches(len(x), batch_size, generator):
+            shared = expert.features(x[batch])
+            task_loss = F.cross_entropy(expert.heads[task](shared), y[batch])
+            distill = sum(distillation_loss(expert.heads[head](shared), soft_targets[head][batch], temperature)
+                          for head in old_heads)
+            loss = task_loss + distill_weight * distill
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            task_total += float(task_loss.detach()) * len(batch)
+            distill_total += float(distill.detach()) * len(batch)
+        log.task_loss.append(task_total / len(x))
+        log.distillation.append(distill_total / len(x))
+    return expert.eval(), log
+
+
+@torch.no_grad()
+def accuracy(expert: Expert, head: str, activations: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of ``labels [N]`` that head ``head`` predicts from ``activations [N, C, h, w]``."""
+    expert.eval()
+    device = next(expert.parameters()).device
+    return float((expert(activations.to(device), head).argmax(1).cpu() == labels.cpu()).float().mean())

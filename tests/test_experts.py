@@ -1,0 +1,82 @@
+"""Experts: fine-tuning vs Learning without Forgetting from a source expert (mini profile)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from eglib import data, experts, features
+
+
+@pytest.fixture(scope="module")
+def shapes_task():
+    """Split activations of 120 training and 60 test images of the mini `shapes` domain."""
+    bench = data.load_mini()
+    domain = bench.domains["shapes"]
+    train = experts.as_split_maps(features.cached_features(domain.train.images[:120], layer="split", device="cpu"))
+    test = experts.as_split_maps(features.cached_features(domain.test.images[:60], layer="split", device="cpu"))
+    return {"train": (train, torch.from_numpy(domain.train.labels[:120])),
+            "test": (test, torch.from_numpy(domain.test.labels[:60])), "classes": len(domain.classes)}
+
+
+@pytest.fixture(scope="module")
+def source():
+    return experts.base_expert("mobilenet_v2")
+
+
+def test_base_expert_reproduces_the_backbone(source, shapes_task):
+    """Split activations through the base expert equal the full pretrained network's logits."""
+    from eglib import backbones
+
+    model, _ = backbones.load_pretrained_model("mobilenet_v2")
+    x, _ = shapes_task["test"]
+    with torch.no_grad():
+        full = model.classifier(model.features[17:](x).mean(dim=(2, 3)))
+    torch.testing.assert_close(source(x, experts.BASE_HEAD), full, rtol=1e-4, atol=1e-4)
+
+
+def test_distillation_term_is_nonzero_and_changes_the_result(source, shapes_task):
+    x, y = shapes_task["train"]
+    before = {k: v.clone() for k, v in source.state_dict().items()}
+    lwf, log = experts.learn_without_forgetting(source, "shapes", x, y, shapes_task["classes"],
+                                                epochs=3, warmup_epochs=1, device="cpu")
+    ft, _ = experts.finetune(source, "shapes", x, y, shapes_task["classes"], epochs=3, device="cpu")
+    assert len(log.distillation) == 3 and min(log.distillation) > 1e-3  # a real teacher, not silent FT
+    no_teacher, _ = experts.learn_without_forgetting(source, "shapes", x, y, shapes_task["classes"], epochs=3,
+                                                     warmup_epochs=1, distill_weight=0.0, device="cpu")
+    diff = sum(float((a - b).detach().abs().sum()) for a, b in zip(lwf.upper.parameters(), no_teacher.upper.parameters()))
+    assert diff > 1e-3  # the distillation term changes the trained expert
+    # the source expert is never modified
+    assert all(torch.equal(before[k], v) for k, v in source.state_dict().items())
+    assert set(lwf.heads) == {experts.BASE_HEAD, "shapes"} and set(ft.heads) == {experts.BASE_HEAD, "shapes"}
+
+
+def test_lwf_keeps_the_source_outputs_closer_than_finetuning(source, shapes_task):
+    x, y = shapes_task["train"]
+    test_x, test_y = shapes_task["test"]
+    lwf, _ = experts.learn_without_forgetting(source, "shapes", x, y, shapes_task["classes"], epochs=5,
+                                              warmup_epochs=2, device="cpu")
+    ft, _ = experts.finetune(source, "shapes", x, y, shapes_task["classes"], epochs=5, device="cpu")
+    with torch.no_grad():
+        reference = torch.softmax(source(test_x, experts.BASE_HEAD), dim=1)
+        drift = {name: float((torch.softmax(model(test_x, experts.BASE_HEAD), dim=1) - reference).abs().sum(1).mean())
+                 for name, model in (("lwf", lwf), ("ft", ft))}
+    assert drift["lwf"] < 0.8 * drift["ft"], drift
+    # both learn the new task
+    assert experts.accuracy(lwf, "shapes", test_x, test_y) > 0.6
+    assert experts.accuracy(ft, "shapes", test_x, test_y) > 0.6
+
+
+def test_bad_inputs_are_refused(source, shapes_task):
+    x, y = shapes_task["train"]
+    with pytest.raises(ValueError, match="at least 2"):
+        experts.finetune(source, "one", x, torch.zeros(len(x), dtype=torch.long), 1, device="cpu")
+    with pytest.raises(ValueError, match="as many labels"):
+        experts.finetune(source, "shapes", x, y[:5], 6, device="cpu")
+    with pytest.raises(ValueError, match="already has a head"):
+        experts.finetune(source, experts.BASE_HEAD, x, y, 6, device="cpu")
+    with pytest.raises(ValueError, match="layer='split'"):
+        experts.as_split_maps(torch.zeros(3, 10))
+    headless = experts.Expert(source.upper, 1280, {})
+    with pytest.raises(ValueError, match="soft targets"):
+        experts.learn_without_forgetting(headless, "shapes", x, y, 6, device="cpu")
