@@ -1,0 +1,185 @@
+"""The expert zoo on disk: per task an autoencoder, an expert and a manifest entry (issue 3, in progress).
+
+Layout of a zoo folder::
+
+    manifest.json             written last, atomically; the zoo's single source of truth
+    standardizer.pt           the gate's fixed statistics (shared by every autoencoder)
+    <task>/autoencoder.pt     tensors only
+    <task>/expert.pt          tensors only
+
+Every file's sha256 is in the manifest and is checked before ``torch.load(weights_only=True)``.
+A task's files are written into a staging folder and renamed into place before the manifest
+names them, so a process killed in the middle of :meth:`ExpertZoo.add_task` leaves a zoo that
+loads with the tasks learned before; adding the task again completes it. Experts are loaded
+lazily and by default at most one is resident.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from eglib import backbones
+from eglib.autoencoder import TaskAutoencoder
+from eglib.experts import Expert
+from eglib.gate import ExpertGate
+from eglib.preprocessing import FeatureStandardizer
+from eglib.storage import atomic_writer, file_sha256
+
+ZOO_FORMAT = 1
+TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class ZooError(RuntimeError):
+    """The zoo folder is inconsistent, tampered with, or of another profile; the message names the fix."""
+
+
+def _save_tensors(state: dict[str, torch.Tensor], path: Path) -> dict[str, Any]:
+    with atomic_writer(path) as out:
+        torch.save(state, out)
+    return {"file": path.name, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+
+
+def build_expert(state: dict[str, torch.Tensor], backbone: str) -> Expert:
+    """Rebuild an :class:`Expert` of ``backbone`` from its state dict (heads sized from the tensors)."""
+    spec = backbones.get_backbone_spec(backbone)
+    model, _ = backbones.load_pretrained_model(backbone, allow_random=True)  # architecture only
+    upper = model.features[spec.expert_split:spec.conv_layers]
+    heads = {key.split(".")[1]: tensor.shape[0] for key, tensor in state.items()
+             if key.startswith("heads.") and key.endswith(".weight")}
+    expert = Expert(upper, spec.conv_shape[0], heads)
+    expert.load_state_dict(state)  # every weight comes from the verified file
+    return expert.eval()
+
+
+class ExpertZoo:
+    """A folder of per-task autoencoders and experts.
+
+    Args:
+        path: the zoo folder (created when missing).
+        profile, backbone: what the zoo was made with; reopening it with others is refused.
+        max_resident: experts kept in memory at once (least recently used ones are dropped).
+    """
+
+    def __init__(self, path: Path, profile: str = "mini", backbone: str = "mobilenet_v2",
+                 max_resident: int = 1) -> None:
+        self.path = Path(path)
+        self.max_resident = max_resident
+        self._resident: OrderedDict[str, Expert] = OrderedDict()
+        manifest_path = self.path / "manifest.json"
+        if manifest_path.exists():
+            try:
+                self.manifest = json.loads(manifest_path.read_text())
+            except json.JSONDecodeError as error:
+                raise ZooError(f"{manifest_path} is not valid JSON ({error}); restore it from a backup.") from error
+            made_with = (self.manifest.get("profile"), self.manifest.get("backbone"))
+            if made_with != (profile, backbone):
+                raise ZooError(f"{self.path} was made with profile/backbone {made_with}, not {(profile, backbone)}. "
+                               "Open it with the same profile, or use another folder for this one.")
+        else:
+            self.manifest = {"format": ZOO_FORMAT, "profile": profile, "backbone": backbone,
+                             "standardizer": None, "tasks": []}
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def task_names(self) -> list[str]:
+        return [task["name"] for task in self.manifest["tasks"]]
+
+    def task(self, name: str) -> dict[str, Any]:
+        """The manifest entry of task ``name``."""
+        for task in self.manifest["tasks"]:
+            if task["name"] == name:
+                return task
+        raise KeyError(f"No task {name!r} in the zoo at {self.path}; it holds {self.task_names}.")
+
+    def _load(self, relative: str, record: dict[str, Any]) -> dict[str, torch.Tensor]:
+        path = self.path / relative
+        if not path.exists() or path.stat().st_size != record["bytes"] or file_sha256(path) != record["sha256"]:
+            raise ZooError(f"{path} is missing, truncated or altered (checksum mismatch). Remove the task with "
+                           "its folder and add it again, or restore the file.")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    def standardizer(self) -> FeatureStandardizer:
+        record = self.manifest["standardizer"]
+        if record is None:
+            raise ZooError(f"The zoo at {self.path} has no standardizer yet; set it with set_standardizer().")
+        return FeatureStandardizer.from_state_dict(self._load(record["file"], record))
+
+    def autoencoder(self, name: str) -> TaskAutoencoder:
+        task = self.task(name)
+        return TaskAutoencoder.from_state_dict(self._load(f"{name}/{task['autoencoder']['file']}", task["autoencoder"]))
+
+    def gate(self, temperature: float = 2.0) -> ExpertGate:
+        """An :class:`ExpertGate` over every stored task (autoencoders share the zoo's statistics)."""
+        standardizer = self.standardizer()
+        gate = ExpertGate(temperature=temperature)
+        for name in self.task_names:
+            autoencoder = self.autoencoder(name)
+            autoencoder.standardizer = standardizer
+            gate.add(name, autoencoder)
+        return gate
+
+    def expert(self, name: str) -> Expert:
+        """Task ``name``'s expert, loaded on first use; at most ``max_resident`` stay in memory."""
+        if name in self._resident:
+            self._resident.move_to_end(name)
+            return self._resident[name]
+        task = self.task(name)
+        expert = build_expert(self._load(f"{name}/{task['expert']['file']}", task["expert"]), self.manifest["backbone"])
+        self._resident[name] = expert
+        while len(self._resident) > self.max_resident:
+            self._resident.popitem(last=False)
+        return expert
+
+    @property
+    def resident(self) -> list[str]:
+        """Names of the experts currently in memory."""
+        return list(self._resident)
+
+    # -- writing -----------------------------------------------------------------------------
+    def _write_manifest(self) -> None:
+        with atomic_writer(self.path / "manifest.json", "w") as out:
+            json.dump(self.manifest, out, indent=1)
+
+    def set_standardizer(self, standardizer: FeatureStandardizer) -> None:
+        """Store the gate's statistics once; a zoo with tasks refuses other statistics."""
+        if self.manifest["standardizer"] is not None:
+            if not self.standardizer().same_as(standardizer):
+                raise ZooError("This zoo already has other standardisation statistics; its autoencoders' errors "
+                               "would no longer be comparable. Use a new zoo folder.")
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.manifest["standardizer"] = _save_tensors(standardizer.state_dict(), self.path / "standardizer.pt")
+        self._write_manifest()
+
+    def add_task(self, name: str, autoencoder: TaskAutoencoder, expert: Expert, info: dict[str, Any]) -> None:
+        """Store a task's autoencoder and expert, then its manifest entry (the commit point).
+
+        Raises:
+            ValueError: a task of that name exists, or the name is not a safe folder name.
+            ZooError: the autoencoder's statistics are not the zoo's.
+        """
+        if not TASK_NAME.match(name):
+            raise ValueError(f"Task name {name!r} must be 1-64 letters, digits, '_', '-' or '.', starting "
+                             "with a letter or digit (it names a folder).")
+        if name in self.task_names:
+            raise ValueError(f"The zoo already has a task {name!r}; choose another name.")
+        if not autoencoder.standardizer.same_as(self.standardizer()):
+            raise ZooError(f"The autoencoder of {name!r} was trained with other statistics than the zoo's.")
+        staging = self.path / f".{name}.staging"
+        shutil.rmtree(staging, ignore_errors=True)  # leftovers of an interrupted add
+        staging.mkdir(parents=True)
+        entry = {"name": name, **info,
+                 "autoencoder": _save_tensors(autoencoder.state_dict(), staging / "autoencoder.pt"),
+                 "expert": _save_tensors({k: v.cpu() for k, v in expert.state_dict().items()}, staging / "expert.pt")}
+        target = self.path / name
+        shutil.rmtree(target, ignore_errors=True)  # files of an add that never reached the manifest
+        staging.replace(target)
+        self.manifest["tasks"].append(entry)
+        self._write_manifest()

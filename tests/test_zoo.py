@@ -1,0 +1,94 @@
+"""The on-disk expert zoo: checksums, atomic adds, lazy loading, refusal of mismatched zoos."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from eglib import experts
+from eglib.autoencoder import train_autoencoder
+from eglib.zoo import ExpertZoo, ZooError
+
+
+@pytest.fixture(scope="module")
+def parts(cluster_data):
+    base = experts.base_expert()
+    small = experts.Expert(base.upper, 1280, {"t": 3})  # shares the pretrained upper part
+    return {"standardizer": cluster_data["standardizer"], "autoencoders": cluster_data["autoencoders"],
+            "expert": small}
+
+
+def filled_zoo(path, parts, tasks=("a", "b")) -> ExpertZoo:
+    zoo = ExpertZoo(path)
+    zoo.set_standardizer(parts["standardizer"])
+    for index, name in enumerate(tasks):
+        zoo.add_task(name, parts["autoencoders"][index], parts["expert"],
+                     {"classes": ["x", "y", "z"], "source": "base", "method": "finetune"})
+    return zoo
+
+
+def test_round_trip_in_a_new_object(tmp_path, parts, cluster_data):
+    filled_zoo(tmp_path, parts)
+    reopened = ExpertZoo(tmp_path)
+    assert reopened.task_names == ["a", "b"] and reopened.task("a")["source"] == "base"
+    x = torch.cat(cluster_data["test"])
+    expected = torch.stack([ae.reconstruction_error(x) for ae in parts["autoencoders"][:2]], dim=1)
+    torch.testing.assert_close(reopened.gate().errors(x), expected, rtol=1e-4, atol=1e-4)
+    activations = torch.rand(4, 160, 3, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(reopened.expert("a")(activations, "t"), parts["expert"](activations, "t"))
+
+
+def test_experts_are_loaded_lazily_one_at_a_time(tmp_path, parts):
+    zoo = ExpertZoo(filled_zoo(tmp_path, parts).path)
+    assert zoo.resident == []
+    zoo.expert("a")
+    assert zoo.resident == ["a"]
+    zoo.expert("b")
+    assert zoo.resident == ["b"]
+
+
+def test_tampered_or_truncated_files_are_refused(tmp_path, parts):
+    filled_zoo(tmp_path, parts)
+    expert_file = tmp_path / "a" / "expert.pt"
+    expert_file.write_bytes(expert_file.read_bytes()[:-10])
+    with pytest.raises(ZooError, match="checksum"):
+        ExpertZoo(tmp_path).expert("a")
+    ExpertZoo(tmp_path).expert("b")  # the other task is untouched
+
+
+def test_interrupted_add_leaves_the_zoo_loadable_and_can_be_redone(tmp_path, parts, monkeypatch):
+    zoo = filled_zoo(tmp_path, parts, tasks=("a",))
+    before = (tmp_path / "manifest.json").read_text()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ExpertZoo, "_write_manifest", killed)
+    with pytest.raises(KeyboardInterrupt):
+        zoo.add_task("b", parts["autoencoders"][1], parts["expert"], {"source": "a"})
+    monkeypatch.undo()
+    assert (tmp_path / "manifest.json").read_text() == before
+    assert ExpertZoo(tmp_path).task_names == ["a"]
+    again = ExpertZoo(tmp_path)
+    again.add_task("b", parts["autoencoders"][1], parts["expert"], {"source": "a"})
+    assert ExpertZoo(tmp_path).task_names == ["a", "b"]
+
+
+def test_bad_input_is_refused_and_the_zoo_left_as_it_was(tmp_path, parts, cluster_data):
+    zoo = filled_zoo(tmp_path, parts)
+    before = (tmp_path / "manifest.json").read_text()
+    with pytest.raises(ValueError, match="already has a task"):
+        zoo.add_task("a", parts["autoencoders"][0], parts["expert"], {})
+    with pytest.raises(ValueError, match="names a folder"):
+        zoo.add_task("../evil", parts["autoencoders"][0], parts["expert"], {})
+    foreign = train_autoencoder(cluster_data["train"][2], hidden_size=8, epochs=1, device="cpu")
+    with pytest.raises(ZooError, match="other statistics"):
+        zoo.add_task("c", foreign, parts["expert"], {})
+    assert (tmp_path / "manifest.json").read_text() == before
+    with pytest.raises(ZooError, match="profile/backbone"):
+        ExpertZoo(tmp_path, profile="paper", backbone="alexnet")
+    manifest = json.loads(before)
+    assert all(len(task["expert"]["sha256"]) == 64 for task in manifest["tasks"])
