@@ -36,6 +36,9 @@ class Profile:
         ae_batch_size: autoencoder mini-batch size (the authors' code: 12).
         ae_init: autoencoder initialisation, ``"uniform"`` or ``"sparse"`` (the authors' code).
         ae_weight_decay: Adagrad weight decay on the autoencoder's weights (the authors' code: 5e-4).
+        relatedness_threshold: ``Rel`` above which a new expert is trained with LwF (paper: 0.85).
+        expert_epochs, expert_lr: expert training (Adam); the paper does not print its values.
+        lwf_warmup_epochs: LwF epochs that train only the new head before the joint phase.
         gate_temperature: softmax temperature of the gate. The paper's ``t = 2`` goes with its
             43,264-value features; L2 errors grow like ``sqrt(D)``, so the mini profile scales it
             to its 1,280 values: ``2 * sqrt(1280 / 43264) = 0.34`` (see ``02_gate``).
@@ -51,6 +54,10 @@ class Profile:
     ae_init: str = "uniform"
     ae_weight_decay: float = 0.0
     gate_temperature: float = 2.0
+    relatedness_threshold: float = 0.85
+    expert_epochs: int = 10
+    expert_lr: float = 1e-3
+    lwf_warmup_epochs: int = 3
 
     def autoencoder_options(self) -> dict:
         """Keyword arguments of :func:`eglib.autoencoder.train_autoencoder` for this profile."""

@@ -84,7 +84,7 @@ class ExpertZoo:
                                "Open it with the same profile, or use another folder for this one.")
         else:
             self.manifest = {"format": ZOO_FORMAT, "profile": profile, "backbone": backbone,
-                             "standardizer": None, "tasks": []}
+                             "standardizer": None, "base_autoencoder": None, "tasks": []}
 
     # -- reading -----------------------------------------------------------------------------
     @property
@@ -114,6 +114,13 @@ class ExpertZoo:
     def autoencoder(self, name: str) -> TaskAutoencoder:
         task = self.task(name)
         return TaskAutoencoder.from_state_dict(self._load(f"{name}/{task['autoencoder']['file']}", task["autoencoder"]))
+
+    def base_autoencoder(self) -> TaskAutoencoder:
+        """The base task's autoencoder (trained on the reference images), a relatedness candidate."""
+        record = self.manifest.get("base_autoencoder")
+        if record is None:
+            raise ZooError(f"The zoo at {self.path} has no base-task autoencoder.")
+        return TaskAutoencoder.from_state_dict(self._load(record["file"], record))
 
     def gate(self, temperature: float = 2.0) -> ExpertGate:
         """An :class:`ExpertGate` over every stored task (autoencoders share the zoo's statistics)."""
@@ -156,6 +163,15 @@ class ExpertZoo:
             return
         self.path.mkdir(parents=True, exist_ok=True)
         self.manifest["standardizer"] = _save_tensors(standardizer.state_dict(), self.path / "standardizer.pt")
+        self._write_manifest()
+
+    def set_base_autoencoder(self, autoencoder: TaskAutoencoder) -> None:
+        """Store the base task's autoencoder (once)."""
+        if self.manifest.get("base_autoencoder") is not None:
+            raise ZooError("This zoo already has a base-task autoencoder.")
+        if not autoencoder.standardizer.same_as(self.standardizer()):
+            raise ZooError("The base autoencoder was trained with other statistics than the zoo's.")
+        self.manifest["base_autoencoder"] = _save_tensors(autoencoder.state_dict(), self.path / "base_autoencoder.pt")
         self._write_manifest()
 
     def add_task(self, name: str, autoencoder: TaskAutoencoder, expert: Expert, info: dict[str, Any]) -> None:

@@ -1,0 +1,151 @@
+"""The lifelong learner: tasks arrive one by one into an expert zoo (issue 3, in progress).
+
+``add_task`` follows the method's order of operations (``03_relatedness``):
+
+1. gate features of the new task -> its autoencoder ``A_k`` (no expert needed);
+2. ``Er_k`` and every ``Er_a`` on the new task's validation features, the base model included;
+3. the most related task is the source; ``Rel > threshold`` -> LwF from it, else fine-tuning;
+4. the expert is trained from the source expert, and ``A_k``, the expert and the decision are
+   stored in the zoo. Nothing of the task's data is kept -- not even in the feature cache.
+
+``predict`` routes every sample on its own and runs only the experts it routed to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from eglib import config, experts, features, relatedness
+from eglib.autoencoder import train_autoencoder
+from eglib.preprocessing import FeatureStandardizer
+from eglib.zoo import ExpertZoo
+
+BASE = "base"
+LabelledImages = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class Prediction:
+    """Per-sample outputs of :meth:`LifelongLearner.predict`: task index ``[N]`` into ``tasks``
+    and the label ``[N]`` that the routed expert predicts."""
+
+    tasks: list[str]
+    task_index: torch.Tensor
+    labels: torch.Tensor
+
+
+class LifelongLearner:
+    """Expert Gate over an :class:`ExpertZoo` folder.
+
+    A new zoo needs ``reference_images`` (the base / ImageNet stand-in): they fix the gate's
+    standardisation statistics and train the base-task autoencoder. A zoo that exists is reopened
+    as it is, in this or any later process.
+    """
+
+    def __init__(self, zoo_path: Path, profile: str = "mini", reference_images: np.ndarray | None = None,
+                 device: str | torch.device = "auto", seed: int = 0) -> None:
+        self.profile = config.get_profile(profile)
+        self.device = config.resolve_device(device)
+        self.seed = seed
+        self.zoo = ExpertZoo(zoo_path, profile=self.profile.name, backbone=self.profile.backbone)
+        if self.zoo.manifest["standardizer"] is None:
+            if reference_images is None:
+                raise ValueError(f"{zoo_path} is a new zoo: pass reference_images (the base set) to fix the "
+                                 "gate's statistics and train the base-task autoencoder.")
+            reference = self._gate_features(reference_images)
+            standardizer = FeatureStandardizer.fit(reference)
+            self.zoo.set_standardizer(standardizer)
+            base_autoencoder = train_autoencoder(reference, standardizer=standardizer, seed=seed,
+                                                 device=self.device, **self.profile.autoencoder_options())
+            self.zoo.set_base_autoencoder(base_autoencoder)
+
+    # -- features (never through the on-disk cache: a learned task's data must not persist) --
+    def _gate_features(self, images: np.ndarray) -> torch.Tensor:
+        return features.extract_features(images, backbone=self.profile.backbone, layer=self.profile.layer,
+                                         device=self.device)
+
+    def _expert_inputs(self, images: np.ndarray) -> torch.Tensor:
+        flat = features.extract_features(images, backbone=self.profile.backbone, layer="split", device=self.device)
+        return experts.as_split_maps(flat, self.profile.backbone)
+
+    def _check_task(self, name: str, train: LabelledImages, val: LabelledImages) -> int:
+        if name in self.zoo.task_names or name == BASE:
+            raise ValueError(f"The zoo already has a task {name!r}; choose another name.")
+        for split, (images, labels) in (("training", train), ("validation", val)):
+            if len(labels) == 0:
+                raise ValueError(f"Task {name!r} has no {split} data; relatedness needs a validation split too.")
+            if len(images) != len(labels):
+                raise ValueError(f"Task {name!r}: {len(images)} {split} images but {len(labels)} labels.")
+            features.as_uint8_batch(images)  # shape / dtype / channel checks with clear messages
+        classes = int(np.max(train[1])) + 1
+        if len(np.unique(train[1])) < 2:
+            raise ValueError(f"Task {name!r} has a single class; a classification expert needs at least 2.")
+        return classes
+
+    def add_task(self, name: str, train: LabelledImages, val: LabelledImages) -> dict:
+        """Learn task ``name`` from ``train`` and ``val`` (uint8 images ``[N, H, W, 3]``, int labels ``[N]``).
+
+        Returns the manifest entry: source, relatedness to every candidate, method, sizes.
+        """
+        classes = self._check_task(name, train, val)
+        options = self.profile.autoencoder_options()
+        index = len(self.zoo.task_names)
+        train_gate, val_gate = self._gate_features(train[0]), self._gate_features(val[0])
+        standardizer = self.zoo.standardizer()
+        new_autoencoder = train_autoencoder(train_gate, standardizer=standardizer, seed=self.seed + 1 + index,
+                                            device=self.device, **options)                       # step 1
+        er_k = new_autoencoder.mean_error(val_gate)                                               # step 2
+        candidates = {BASE: self.zoo.base_autoencoder(), **{t: self.zoo.autoencoder(t) for t in self.zoo.task_names}}
+        rel = {old: relatedness.relatedness_from_errors(er_k, ae.mean_error(val_gate)) for old, ae in candidates.items()}
+        source, source_rel, method = relatedness.choose_source(rel, self.profile.relatedness_threshold)  # step 3
+        source_expert = experts.base_expert(self.profile.backbone) if source == BASE else self.zoo.expert(source)
+        inputs, labels = self._expert_inputs(train[0]), torch.as_tensor(np.asarray(train[1]), dtype=torch.long)
+        train_options = {"epochs": self.profile.expert_epochs, "lr": self.profile.expert_lr,
+                         "seed": self.seed + index, "device": self.device}
+        if method == "lwf":
+            expert, _ = experts.learn_without_forgetting(source_expert, name, inputs, labels, classes,
+                                                         warmup_epochs=self.profile.lwf_warmup_epochs, **train_options)
+        else:
+            expert, _ = experts.finetune(source_expert, name, inputs, labels, classes, **train_options)
+        expert.heads = torch.nn.ModuleDict({name: expert.heads[name]})  # the new expert answers its own task
+        info = {"classes": classes, "source": source, "relatedness": rel, "method": method,
+                "Er_k": er_k, "train_size": len(labels), "val_size": len(val[1])}
+        self.zoo.add_task(name, new_autoencoder, expert, info)                                    # step 4
+        return self.zoo.task(name)
+
+    @torch.no_grad()
+    def predict(self, images: np.ndarray) -> Prediction:
+        """Route every image on its own, then run only the experts that received images."""
+        tasks = self.zoo.task_names
+        if not tasks:
+            raise ValueError("The learner has no task yet; call add_task first.")
+        gate = self.zoo.gate(temperature=self.profile.gate_temperature)
+        routed = gate.route(self._gate_features(images)).cpu()
+        inputs = self._expert_inputs(images)
+        labels = torch.full((len(images),), -1, dtype=torch.long)
+        for index, task in enumerate(tasks):
+            chosen = (routed == index).nonzero().flatten()
+            if len(chosen):
+                expert = self.zoo.expert(task).to(self.device)
+                labels[chosen] = expert(inputs[chosen.to(inputs.device)], task).argmax(1).cpu()
+        return Prediction(tasks=tasks, task_index=routed, labels=labels)
+
+    def evaluate(self, test_sets: dict[str, LabelledImages]) -> dict:
+        """Per-task and mean accuracy of Expert Gate (a misrouted sample is wrong) and of the gate."""
+        unknown = [name for name in test_sets if name not in self.zoo.task_names]
+        if unknown:
+            raise ValueError(f"No expert for {unknown}; the zoo holds {self.zoo.task_names}.")
+        per_task, gate_per_task = {}, {}
+        for name, (images, labels) in test_sets.items():
+            prediction = self.predict(images)
+            own = prediction.tasks.index(name)
+            routed_right = prediction.task_index == own
+            correct = routed_right & (prediction.labels == torch.as_tensor(np.asarray(labels), dtype=torch.long))
+            per_task[name] = float(correct.float().mean())
+            gate_per_task[name] = float(routed_right.float().mean())
+        return {"expert_gate_accuracy": sum(per_task.values()) / len(per_task), "per_task": per_task,
+                "gate_accuracy": sum(gate_per_task.values()) / len(gate_per_task), "gate_per_task": gate_per_task}

@@ -1,0 +1,100 @@
+"""The lifelong learner over a zoo: order of operations, no data kept, reopen and continue."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import weakref
+
+import numpy as np
+import pytest
+
+from eglib import data
+from eglib.pipeline import LifelongLearner
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    bench = data.load_mini()
+
+    def part(name, split, count):
+        s = bench.domains[name].split(split)
+        return s.images[:count].copy(), s.labels[:count].copy()
+
+    names = ["digits", "shapes"]
+    return {"base": bench.base[:150].copy(),
+            "train": {n: part(n, "train", 150) for n in names},
+            "val": {n: part(n, "val", 50) for n in names},
+            "test": {n: part(n, "test", 60) for n in names}}
+
+
+def test_two_tasks_learned_routed_and_scored(tmp_path, tasks):
+    learner = LifelongLearner(tmp_path / "zoo", reference_images=tasks["base"], device="cpu")
+    first = learner.add_task("digits", tasks["train"]["digits"], tasks["val"]["digits"])
+    assert first["source"] == "base" and set(first["relatedness"]) == {"base"}
+    second = learner.add_task("shapes", tasks["train"]["shapes"], tasks["val"]["shapes"])
+    assert set(second["relatedness"]) == {"base", "digits"}
+    assert second["method"] in ("lwf", "finetune") and second["source"] in ("base", "digits")
+    result = learner.evaluate(tasks["test"])
+    assert result["gate_accuracy"] > 0.9
+    assert result["expert_gate_accuracy"] > 0.6
+    assert result["expert_gate_accuracy"] <= result["gate_accuracy"]  # a misrouted sample is wrong
+    assert learner.zoo.resident == ["shapes"]  # one expert resident at a time
+
+
+def cache_listing() -> set:
+    from eglib import features
+
+    return set(features.cache_dir().glob("*")) if features.cache_dir().exists() else set()
+
+
+def test_earlier_task_data_is_never_read_or_kept(tmp_path, tasks):
+    cached_before = cache_listing()
+    learner = LifelongLearner(tmp_path / "zoo", reference_images=tasks["base"], device="cpu")
+    images, labels = (a.copy() for a in tasks["train"]["digits"])
+    val_images, val_labels = (a.copy() for a in tasks["val"]["digits"])
+    learner.add_task("digits", (images, labels), (val_images, val_labels))
+    watchers = [weakref.ref(a) for a in (images, labels, val_images, val_labels)]
+    images[:] = 0  # had the learner kept a view, the next task would see garbage
+    del images, labels, val_images, val_labels
+    gc.collect()
+    assert all(w() is None for w in watchers)  # the learner holds no reference to the task's data
+    assert cache_listing() == cached_before  # no features of the task were written to the cache
+    learner.add_task("shapes", tasks["train"]["shapes"], tasks["val"]["shapes"])
+
+
+def test_reopened_in_a_new_process_and_continued(tmp_path, tasks):
+    zoo = tmp_path / "zoo"
+    LifelongLearner(zoo, reference_images=tasks["base"], device="cpu").add_task(
+        "digits", tasks["train"]["digits"], tasks["val"]["digits"])
+    np.savez(tmp_path / "shapes.npz", x=tasks["train"]["shapes"][0], y=tasks["train"]["shapes"][1],
+             vx=tasks["val"]["shapes"][0], vy=tasks["val"]["shapes"][1])
+    script = (
+        "import numpy as np; from eglib.pipeline import LifelongLearner\n"
+        f"d = np.load(r'{tmp_path / 'shapes.npz'}')\n"
+        f"learner = LifelongLearner(r'{zoo}', device='cpu')\n"
+        "entry = learner.add_task('shapes', (d['x'], d['y']), (d['vx'], d['vy']))\n"
+        "print(entry['source'], sorted(entry['relatedness']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "['base', 'digits']" in out.stdout
+    assert LifelongLearner(zoo, device="cpu").zoo.task_names == ["digits", "shapes"]
+
+
+def test_bad_tasks_are_refused_and_the_zoo_left_as_it_was(tmp_path, tasks):
+    learner = LifelongLearner(tmp_path / "zoo", reference_images=tasks["base"], device="cpu")
+    learner.add_task("digits", tasks["train"]["digits"], tasks["val"]["digits"])
+    manifest = (tmp_path / "zoo" / "manifest.json").read_text()
+    x, y = tasks["train"]["shapes"]
+    with pytest.raises(ValueError, match="already has a task"):
+        learner.add_task("digits", (x, y), tasks["val"]["shapes"])
+    with pytest.raises(ValueError, match="single class"):
+        learner.add_task("one", (x, np.zeros_like(y)), tasks["val"]["shapes"])
+    with pytest.raises(ValueError, match="no validation data"):
+        learner.add_task("noval", (x, y), (x[:0], y[:0]))
+    with pytest.raises(ValueError, match=r"\[N, H, W, 3\]"):
+        learner.add_task("gray", (x[..., 0], y), tasks["val"]["shapes"])
+    assert (tmp_path / "zoo" / "manifest.json").read_text() == manifest
+    with pytest.raises(ValueError, match="reference_images"):
+        LifelongLearner(tmp_path / "fresh", device="cpu")
