@@ -148,7 +148,11 @@ class ExpertGate:
             with ``threshold``: ``[N, K]`` bool, every task whose probability exceeds it (the
             most probable task is always included, so no sample is left without an expert).
         """
-        probabilities = self.probabilities(features)
+        return self.route_probabilities(self.probabilities(features), threshold)
+
+    @staticmethod
+    def route_probabilities(probabilities: torch.Tensor, threshold: float | None = None) -> torch.Tensor:
+        """:meth:`route` from already computed probabilities ``[N, K]``."""
         best = probabilities.argmax(dim=1)
         if threshold is None:
             return best

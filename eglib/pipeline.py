@@ -118,30 +118,41 @@ class LifelongLearner:
         return self.zoo.task(name)
 
     @torch.no_grad()
-    def predict(self, images: np.ndarray) -> Prediction:
-        """Route every image on its own, then run only the experts that received images."""
+    def predict(self, images: np.ndarray, threshold: float | None = None) -> Prediction:
+        """Route every image on its own, then run only the experts that received images.
+
+        With ``threshold`` (the paper's multi-expert option, 0.1) every expert whose gate
+        probability exceeds it answers; the sample takes the answer that maximises
+        ``p_task(x) * max softmax of that expert`` (the gate's belief times the expert's).
+        """
         tasks = self.zoo.task_names
         if not tasks:
             raise ValueError("The learner has no task yet; call add_task first.")
         gate = self.zoo.gate(temperature=self.profile.gate_temperature)
-        routed = gate.route(self._gate_features(images)).cpu()
+        probabilities = gate.probabilities(self._gate_features(images)).cpu()        # [N, K]
+        chosen = gate.route_probabilities(probabilities, threshold)                  # [N] or [N, K]
+        active = chosen if chosen.ndim == 2 else torch.nn.functional.one_hot(chosen, len(tasks)).bool()
         inputs = self._expert_inputs(images)
-        labels = torch.full((len(images),), -1, dtype=torch.long)
+        score = torch.full((len(images), len(tasks)), -1.0)
+        answer = torch.full((len(images), len(tasks)), -1, dtype=torch.long)
         for index, task in enumerate(tasks):
-            chosen = (routed == index).nonzero().flatten()
-            if len(chosen):
+            rows = active[:, index].nonzero().flatten()
+            if len(rows):
                 expert = self.zoo.expert(task).to(self.device)
-                labels[chosen] = expert(inputs[chosen.to(inputs.device)], task).argmax(1).cpu()
-        return Prediction(tasks=tasks, task_index=routed, labels=labels)
+                best = torch.softmax(expert(inputs[rows.to(inputs.device)], task), dim=1).max(dim=1)
+                score[rows, index] = probabilities[rows, index] * best.values.cpu()
+                answer[rows, index] = best.indices.cpu()
+        task_index = score.argmax(dim=1)
+        return Prediction(tasks=tasks, task_index=task_index, labels=answer[torch.arange(len(images)), task_index])
 
-    def evaluate(self, test_sets: dict[str, LabelledImages]) -> dict:
+    def evaluate(self, test_sets: dict[str, LabelledImages], threshold: float | None = None) -> dict:
         """Per-task and mean accuracy of Expert Gate (a misrouted sample is wrong) and of the gate."""
         unknown = [name for name in test_sets if name not in self.zoo.task_names]
         if unknown:
             raise ValueError(f"No expert for {unknown}; the zoo holds {self.zoo.task_names}.")
         per_task, gate_per_task = {}, {}
         for name, (images, labels) in test_sets.items():
-            prediction = self.predict(images)
+            prediction = self.predict(images, threshold=threshold)
             own = prediction.tasks.index(name)
             routed_right = prediction.task_index == own
             correct = routed_right & (prediction.labels == torch.as_tensor(np.asarray(labels), dtype=torch.long))

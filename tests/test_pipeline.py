@@ -41,6 +41,10 @@ def test_two_tasks_learned_routed_and_scored(tmp_path, tasks):
     assert result["expert_gate_accuracy"] > 0.6
     assert result["expert_gate_accuracy"] <= result["gate_accuracy"]  # a misrouted sample is wrong
     assert learner.zoo.resident == ["shapes"]  # one expert resident at a time
+    # multi-expert option: a threshold no second task can pass is the hard gate
+    assert learner.evaluate(tasks["test"], threshold=0.999) == result
+    everyone = learner.evaluate(tasks["test"], threshold=0.0)  # every expert answers, p * confidence decides
+    assert 0.0 < everyone["expert_gate_accuracy"] <= 1.0
 
 
 def cache_listing() -> set:

@@ -1,0 +1,69 @@
+"""Baselines: joint training, oracle experts, sequential models, most-confident routing."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from eglib import baselines, data, experts, features
+
+
+@pytest.fixture(scope="module")
+def two_tasks():
+    bench = data.load_mini()
+
+    def split(name, which, count):
+        part = bench.domains[name].split(which)
+        x = experts.as_split_maps(features.cached_features(part.images[:count], layer="split", device="cpu"))
+        return x, torch.from_numpy(part.labels[:count])
+
+    names = ["shapes", "textures"]
+    return ({n: split(n, "train", 96) for n in names}, {n: split(n, "test", 48) for n in names})
+
+
+@pytest.fixture(scope="module")
+def base():
+    return experts.base_expert()
+
+
+def test_joint_training_has_a_head_per_task_and_learns_both(two_tasks, base):
+    train, test = two_tasks
+    model = baselines.joint_training(train, base, epochs=4, device="cpu")
+    assert set(model.heads) == {"shapes", "textures"}
+    for task, (x, y) in test.items():
+        assert experts.accuracy(model, task, x, y) > 0.5, task
+
+
+def test_sequential_matrix_shape_and_forgetting_is_measured(two_tasks, base):
+    train, test = two_tasks
+    _, matrix = baselines.sequential_model(train, test, base, "finetune", epochs=4, device="cpu")
+    assert list(matrix.index) == ["shapes", "textures"] and list(matrix.columns) == ["shapes", "textures"]
+    assert math.isnan(matrix.loc["shapes", "textures"])  # not seen yet after stage 1
+    assert matrix.loc["shapes", "shapes"] > 0.5 and matrix.loc["textures", "textures"] > 0.5
+    _, lwf_matrix = baselines.sequential_model(train, test, base, "lwf", epochs=4, device="cpu")
+    assert not math.isnan(lwf_matrix.loc["textures", "shapes"])
+
+
+def test_most_confident_and_routed_accuracy_by_hand():
+    class Fixed(torch.nn.Module):
+        def __init__(self, logits):
+            super().__init__()
+            self.logits = logits
+            self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x, head):
+            return self.logits
+
+    confident_a = Fixed(torch.tensor([[9.0, 0.0], [0.0, 0.1]]))
+    confident_b = Fixed(torch.tensor([[0.0, 0.1], [0.0, 9.0]]))
+    task, label = baselines.most_confident({"a": confident_a, "b": confident_b}, torch.zeros(2, 1))
+    assert task.tolist() == [0, 1] and label.tolist() == [0, 1]
+    # sample 0 routed right and labelled right; sample 1 misrouted: wrong whatever its label
+    assert baselines.routed_accuracy(task, label, 0, torch.tensor([0, 1])) == 0.5
+
+
+def test_unknown_method_is_refused(two_tasks, base):
+    with pytest.raises(ValueError, match="Unknown method"):
+        baselines.oracle_experts(two_tasks[0], base, "distill")
