@@ -15,11 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-from eglib import config, data, results
+from eglib import config, data, report, results
 
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 REQUIRED_KEYS = ("gate_accuracy", "discriminative_accuracy", "gate_accuracy_per_domain",
                  "discriminative_accuracy_per_domain", "relatedness")
+PIPELINE_KEYS = ("expert_gate_accuracy", "expert_gate_multi_accuracy", "joint_accuracy", "oracle_ft_accuracy",
+                 "oracle_lwf_accuracy", "single_ft_final_accuracy", "single_lwf_final_accuracy",
+                 "most_confident_accuracy", "transfer_choices")
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
@@ -91,13 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     merged["run"] = {**parameters, "notebook_seconds": timings,
                      "finished": dt.datetime.now().isoformat(timespec="seconds")}
     results.write_json_atomic(run / "metrics.json", merged)
-    missing = [key for key in REQUIRED_KEYS if key not in merged] if not args.only else []
+    with results.atomic_writer(run / "report.md", "w") as out:
+        out.write(report.build_report(run, merged))
+    required = REQUIRED_KEYS + (PIPELINE_KEYS if any(p.name.startswith("05_") for p in selected) else ())
+    missing = [key for key in required if key not in merged] if not args.only else []
     if missing:
         print(f"error: metrics.json lacks {missing}: a notebook did not save its headline numbers.", file=sys.stderr)
         return 1
-    print(f"Results: {run}\n  metrics: {run / 'metrics.json'}\n  figures: {run / 'figures'}\n"
+    print(f"Results: {run}\n  report: {run / 'report.md'}\n  metrics: {run / 'metrics.json'}\n  figures: {run / 'figures'}\n"
           f"  notebooks: {run / 'notebooks'}\n  (also at {args.runs / 'latest'})")
-    for key in ("gate_accuracy", "discriminative_accuracy"):
+    for key in ("gate_accuracy", "discriminative_accuracy", "expert_gate_accuracy", "oracle_ft_accuracy"):
         if key in merged:
             print(f"  {key}: {merged[key]:.3f}")
     return 0

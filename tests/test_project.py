@@ -108,3 +108,20 @@ def test_metrics_merge_and_run_folder(tmp_path):
     assert results.merge_metrics(run) == {"x": 1, "y": 2}
     second = reproduce.new_run_dir(tmp_path)
     assert second != run and (tmp_path / "latest").resolve() == second.resolve()
+
+
+def test_report_puts_the_headline_tables_on_one_page(tmp_path):
+    from eglib.report import build_report
+
+    metrics = {
+        "run": {"PROFILE": "mini", "DEVICE": "cpu", "SEED": 0, "notebook_seconds": {"00_x": 1.0}},
+        "gate_accuracy_per_domain": {"a": 0.9, "b": 1.0},
+        "discriminative_accuracy_per_domain": {"a": 1.0, "b": 1.0},
+        "relatedness": {"new_tasks": ["a", "b"], "old_tasks": ["a", "b"], "values": [[1.0, 0.5], [0.25, 1.0]]},
+        "method_table": {"rows": ["Expert Gate"], "columns": ["a", "b", "avg"], "values": [[0.9, 0.8, 0.85]]},
+        "transfer_choices": [{"task": "a", "source": "base", "relatedness": 0.5, "method": "finetune"}],
+    }
+    text = build_report(tmp_path, metrics)
+    assert "| Expert Gate (no stored data) | 90.0 | 100.0 | 95.0 |" in text
+    assert "| a | 1.0 | 0.5 |" in text and "| Expert Gate | 90.0 | 80.0 | 85.0 |" in text
+    assert "figures/03_relatedness_heatmap.png" in text and "| base |" in text
