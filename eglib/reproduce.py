@@ -25,13 +25,13 @@ PIPELINE_KEYS = ("expert_gate_accuracy", "expert_gate_multi_accuracy", "joint_ac
                  "most_confident_accuracy", "transfer_choices")
 
 
-def notebooks(only: list[str] | None = None) -> list[Path]:
+def notebooks(only: list[str] | None = None, folder: Path = NOTEBOOK_DIR) -> list[Path]:
     """The numbered notebooks ``NN_*.ipynb`` in order, optionally only those whose prefix is in ``only``."""
-    found = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    found = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     if only:
         found = [path for path in found if path.name[:2] in only]
-        if not found:
-            raise ValueError(f"No notebook matches {only}; the numbered notebooks are in {NOTEBOOK_DIR}.")
+    if not found:
+        raise ValueError(f"No notebook matches {only or 'NN_*.ipynb'} in {folder}.")
     return found
 
 
@@ -59,11 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=int(os.environ.get("SEED", "0")))
     parser.add_argument("--only", nargs="*", help="two-digit prefixes of the notebooks to run")
     parser.add_argument("--runs", type=Path, default=config.REPO_ROOT / "runs")
+    parser.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         config.get_profile(args.profile)
         config.resolve_device(args.device)
-        selected = notebooks(args.only)
+        selected = notebooks(args.only, args.notebook_dir)
         data.check_profile_ready(args.profile)
     except (ValueError, data.DataError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     import papermill
 
     run = new_run_dir(args.runs)
+    (run / "notebooks").mkdir()
     os.environ["EGLIB_RUN_DIR"] = str(run)
     parameters = {"PROFILE": args.profile, "DEVICE": args.device, "SEED": args.seed}
     print(f"Expert Gate suite: profile={args.profile} device={args.device} seed={args.seed} -> {run}", flush=True)
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             papermill.execute_notebook(
                 str(notebook), str(run / "notebooks" / notebook.name), parameters=parameters,
-                kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False)
+                kernel_name="python3", cwd=str(args.notebook_dir), progress_bar=False, log_output=False)
         except papermill.PapermillExecutionError as error:
             print("FAILED", flush=True)
             print(f"{notebook.name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}\n"

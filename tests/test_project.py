@@ -91,6 +91,7 @@ def test_cleaner_strips_counts_and_run_metadata():
     (["--profile", "tiny"], "Unknown profile"),
     (["--device", "tpu"], "Unknown device"),
     (["--only", "99"], "No notebook matches"),
+    (["--notebook-dir", "/nonexistent"], "No notebook matches"),
     (["--profile", "paper"], "PROFILE=mini"),
 ])
 def test_reproduce_refuses_bad_input_before_running(argv, message, tmp_path, capsys):
@@ -125,3 +126,30 @@ def test_report_puts_the_headline_tables_on_one_page(tmp_path):
     assert "| Expert Gate (no stored data) | 90.0 | 100.0 | 95.0 |" in text
     assert "| a | 1.0 | 0.5 |" in text and "| Expert Gate | 90.0 | 80.0 | 85.0 |" in text
     assert "figures/03_relatedness_heatmap.png" in text and "| base |" in text
+
+
+def test_reproduce_runs_numbered_notebooks_with_papermill_into_a_run_folder(tmp_path, capsys):
+    """End to end on a tiny generated notebook: parameters injected, metrics merged, report written."""
+    import nbformat
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    parameters = nbformat.v4.new_code_cell('PROFILE = "x"\nDEVICE = "x"\nSEED = -1')
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters, nbformat.v4.new_code_cell(
+        "from eglib import results\n"
+        "results.save_metrics('00_tiny', {'gate_accuracy': 0.5, 'discriminative_accuracy': 0.75, "
+        "'gate_accuracy_per_domain': {'a': 0.5}, 'discriminative_accuracy_per_domain': {'a': 0.75}, "
+        "'relatedness': {'new_tasks': ['a'], 'old_tasks': ['a'], 'values': [[1.0]]}, 'seed_seen': SEED, 'profile_seen': PROFILE})")]
+    nbformat.write(notebook, folder / "00_tiny.ipynb")
+    runs = tmp_path / "runs"
+    assert reproduce.main(["--runs", str(runs), "--notebook-dir", str(folder), "--seed", "3"]) == 0
+    run = (runs / "latest").resolve()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["seed_seen"] == 3 and metrics["profile_seen"] == "mini"
+    assert metrics["run"]["SEED"] == 3 and "00_tiny" in metrics["run"]["notebook_seconds"]
+    assert (run / "notebooks" / "00_tiny.ipynb").exists() and "Task recognition" in (run / "report.md").read_text()
+    out = capsys.readouterr().out
+    assert "[1/1] 00_tiny ... done" in out and f"Results: {run}" in out
