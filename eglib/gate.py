@@ -26,7 +26,7 @@ class ExpertGate:
         chunk_bytes: upper bound on the ``[K, n, D]`` reconstruction block held at once.
     """
 
-    def __init__(self, temperature: float = 2.0, chunk_bytes: int = 256 << 20) -> None:
+    def __init__(self, temperature: float = 2.0, chunk_bytes: int = 16 << 20) -> None:
         if temperature <= 0:
             raise ValueError(f"temperature must be positive; got {temperature}.")
         self.temperature = temperature
@@ -101,33 +101,40 @@ class ExpertGate:
         return gate
 
     def _weights(self, device: torch.device) -> dict[str, torch.Tensor]:
-        """Stacked parameters: ``w1 [K, D, h]``, ``b1 [K, 1, h]``, ``w2 [K, h, D]``, ``b2 [K, 1, D]``."""
+        """Stacked parameters: ``w1 [D, K*h]``, ``b1 [K*h]``, ``w2 [K, h, D]``, ``b2 [K, 1, D]``."""
         if self._stacked is None or self._stacked["w1"].device != device:
             nets = [ae.network for ae in self.autoencoders.values()]
             self._stacked = {
-                "w1": torch.stack([n.encoder.weight.detach().t() for n in nets]).to(device),
-                "b1": torch.stack([n.encoder.bias.detach() for n in nets])[:, None].to(device),
-                "w2": torch.stack([n.decoder.weight.detach().t() for n in nets]).to(device),
+                "w1": torch.cat([n.encoder.weight.detach() for n in nets]).t().contiguous().to(device),
+                "b1": torch.cat([n.encoder.bias.detach() for n in nets]).to(device),
+                "w2": torch.stack([n.decoder.weight.detach().t() for n in nets]).contiguous().to(device),
                 "b2": torch.stack([n.decoder.bias.detach() for n in nets])[:, None].to(device),
             }
         return self._stacked
 
     @torch.no_grad()
     def errors(self, features: torch.Tensor) -> torch.Tensor:
-        """Reconstruction error of every sample under every autoencoder: ``[N, D]`` -> ``[N, K]``."""
+        """Reconstruction error of every sample under every autoencoder: ``[N, D]`` -> ``[N, K]``.
+
+        One matrix product encodes a chunk of samples for all K autoencoders at once
+        (``[n, D] @ [D, K*h]``), one batched product decodes (``[K, n, h] @ [K, h, D]``); the
+        sigmoid and the distance are computed in place on that block.
+        """
         if not self.autoencoders:
             raise ValueError("The gate has no autoencoders yet; add one per task with gate.add(name, ae).")
         standardizer = self.standardizer
         standardizer.check(features)
         weights = self._weights(features.device)
         count, dim = len(self.autoencoders), standardizer.dim
+        hidden_size = weights["w2"].shape[1]
         chunk = max(1, self.chunk_bytes // (4 * count * dim))
         out = []
         for start in range(0, len(features), chunk):
-            z = standardizer(features[start:start + chunk])                      # [n, D]
-            hidden = torch.relu(torch.baddbmm(weights["b1"], z.expand(count, -1, -1), weights["w1"]))
-            recon = torch.sigmoid(torch.baddbmm(weights["b2"], hidden, weights["w2"]))  # [K, n, D]
-            out.append((recon - z).norm(dim=2).t())                              # [n, K]
+            z = standardizer(features[start:start + chunk])                                  # [n, D]
+            hidden = torch.addmm(weights["b1"], z, weights["w1"]).relu_()                     # [n, K*h]
+            hidden = hidden.view(len(z), count, hidden_size).transpose(0, 1)                  # [K, n, h]
+            recon = torch.baddbmm(weights["b2"], hidden, weights["w2"]).sigmoid_().sub_(z)   # [K, n, D]
+            out.append(torch.linalg.vector_norm(recon, dim=2).t())                           # [n, K]
         return torch.cat(out)
 
     def probabilities_from_errors(self, errors: torch.Tensor) -> torch.Tensor:

@@ -35,7 +35,7 @@ def _jsonable(value: Any) -> Any:
 def write_json_atomic(path: Path, payload: Any) -> None:
     """Write ``payload`` as indented JSON to ``path`` via a temporary file and a rename."""
     with atomic_writer(path, "w") as out:
-        json.dump(_jsonable(payload), out, indent=1, sort_keys=True)
+        json.dump(_jsonable(payload), out, indent=1)
 
 
 def save_metrics(notebook: str, metrics: dict[str, Any]) -> Path:
