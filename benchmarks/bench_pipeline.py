@@ -36,8 +36,6 @@ print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(learner.zo
 
 
 def build_zoo(path: Path, count: int) -> None:
-    import torch
-
     from eglib import config, data, experts, features
     from eglib.autoencoder import train_autoencoder
     from eglib.pipeline import LifelongLearner
@@ -53,8 +51,6 @@ def build_zoo(path: Path, count: int) -> None:
                                         device="cpu", **{**profile.autoencoder_options(), "epochs": 3})
         expert = experts.Expert(base.upper, 1280, {name: len(domain.classes)})
         learner.zoo.add_task(name, autoencoder, expert, {"classes": len(domain.classes), "source": "base"})
-        del expert
-        torch.cuda.empty_cache() if torch.cuda.is_available() else None
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ one batched matrix product per layer serves every task (no Python loop over samp
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -79,8 +80,6 @@ class ExpertGate:
     @classmethod
     def load(cls, path: Path) -> "ExpertGate":
         """Read a gate written by :meth:`save` (``weights_only=True``: nothing is unpickled)."""
-        import pickle
-
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             temperature = float(state["temperature"])
