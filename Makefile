@@ -1,5 +1,5 @@
 # Expert Gate notebooks: the two commands of README.md.
-#   make reproduce   run notebooks 00-03 with papermill into runs/<timestamp>/ (PROFILE, DEVICE, SEED)
+#   make reproduce   run the notebooks with papermill into runs/<timestamp>/ (PROFILE, DEVICE, SEED)
 #   make test        unit tests + nbval over the committed notebooks
 PYTHON ?= python3.11
 VENV   := .venv
@@ -37,10 +37,12 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -q tests
 
-# Re-execute the committed notebooks in place with their default parameters, then clean them.
+# Re-execute the committed notebooks in place with their default parameters, then clean them
+# (NOTEBOOKS=05 re-executes only the notebooks whose names start with 05).
+NOTEBOOKS ?= [0-9][0-9]
 notebooks: $(STAMP)
 	mkdir -p notebooks/.running
-	for nb in notebooks/[0-9][0-9]_*.ipynb; do out=notebooks/.running/$$(basename $$nb); \
+	for nb in notebooks/$(NOTEBOOKS)_*.ipynb; do out=notebooks/.running/$$(basename $$nb); \
 	  $(VENV)/bin/papermill --cwd notebooks --kernel python3 $$nb $$out && mv $$out $$nb \
 	  || { echo "$$nb failed: see $$out (the committed notebook is unchanged)"; exit 1; }; done
 	$(PY) -m eglib.nbclean notebooks/*.ipynb

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import urllib.request
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -49,9 +50,10 @@ class BackboneSpec:
         conv_shape: ``(C, h, w)`` of the gate feature map at ``input_size``.
         conv_layers: how many modules of ``model.features`` produce that map.
         wheel_module: importable package that ships the weights file, if any.
-        expert_split: index of ``model.features`` where an expert begins (mini experts train
-            ``features[expert_split:conv_layers]`` on cached activations of the blocks before).
-        split_shape: ``(C, h, w)`` of the activations at ``expert_split``.
+        expert_split: index of ``model.features`` where an expert begins. Mini experts train
+            ``features[expert_split:conv_layers]`` on cached activations of the blocks before;
+            ``0`` means the expert is the whole network, trained on images (paper profile).
+        split_shape: ``(C, h, w)`` of an expert's input (the activations at ``expert_split``).
     """
 
     name: str
@@ -95,6 +97,8 @@ BACKBONES: dict[str, BackboneSpec] = {
         input_size=227,
         conv_shape=(256, 13, 13),
         conv_layers=12,  # conv1 .. relu5, before the third max-pool
+        expert_split=0,  # paper experts: the whole AlexNet, every layer trained
+        split_shape=(3, 227, 227),
     ),
 }
 
@@ -194,6 +198,28 @@ def load_pretrained_model(name: str, allow_random: bool = False, download: bool 
     path = find_weights(spec, download=download)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval(), file_sha256(path)
+
+
+def expert_parts(model: nn.Module, name: str) -> tuple[nn.Module, nn.Linear]:
+    """Split torchvision model ``name`` into an expert's trainable body and its ImageNet output layer.
+
+    * ``mobilenet_v2`` (mini): body ``features[17:19]``, split maps ``[N, 160, 3, 3]`` ->
+      ``[N, 1280, 3, 3]`` (the expert averages them over space); head 1280 -> 1000.
+    * ``alexnet`` (paper): body = the whole network up to fc7 + ReLU, normalised images
+      ``[N, 3, 227, 227]`` -> ``[N, 4096]``; head fc8, 4096 -> 1000.
+
+    The parts are the model's own modules (not copies).
+    """
+    spec = get_backbone_spec(name)
+    if spec.expert_split is None:
+        raise ValueError(f"Backbone {name!r} has no expert split point.")
+    head = model.classifier[-1]
+    if spec.expert_split == 0:
+        body = nn.Sequential(OrderedDict(features=model.features, avgpool=model.avgpool, flatten=nn.Flatten(1),
+                                         classifier=model.classifier[:-1]))
+    else:
+        body = model.features[spec.expert_split:spec.conv_layers]
+    return body, head
 
 
 def load_backbone(name: str, allow_random: bool = False, download: bool = True) -> tuple[ConvFeatures, str]:

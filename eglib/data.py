@@ -40,8 +40,18 @@ class Split:
         return len(self.labels)
 
 
+class HasSplits:
+    """Mixin of a domain with ``train``, ``val`` and ``test`` attributes (images or video clips)."""
+
+    def split(self, which: str):
+        """Return the ``train``, ``val`` or ``test`` split."""
+        if which not in ("train", "val", "test"):
+            raise ValueError(f"Unknown split {which!r}; use 'train', 'val' or 'test'.")
+        return getattr(self, which)
+
+
 @dataclass
-class Domain:
+class Domain(HasSplits):
     """One classification task of the benchmark: its classes and its three splits."""
 
     name: str
@@ -49,12 +59,6 @@ class Domain:
     train: Split
     val: Split
     test: Split
-
-    def split(self, which: str) -> Split:
-        """Return the ``train``, ``val`` or ``test`` split."""
-        if which not in ("train", "val", "test"):
-            raise ValueError(f"Unknown split {which!r}; use 'train', 'val' or 'test'.")
-        return getattr(self, which)
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""Experts: fine-tuning and Learning without Forgetting from a source expert (issue 3, in progress).
+"""Experts: fine-tuning and Learning without Forgetting from a source expert (notebooks 04-05).
+
+Paper profile: an expert is the whole ImageNet AlexNet (every layer trained) with a new last
+layer for its task; its input is the normalised 227 px image (``[N, 3, 227, 227]``).
 
 Mini profile: an expert is the *upper part* of the pretrained MobileNetV2 (blocks 17 and 18,
 trainable, about 0.9 M weights) plus a linear head for its task. Its input is the frozen
@@ -32,7 +35,11 @@ BASE_HEAD = "imagenet"
 
 
 class Expert(nn.Module):
-    """Upper backbone part + one head per task it answers: activations ``[N, C, h, w]`` -> logits."""
+    """Trainable backbone body + one head per task it answers: inputs ``[N, C, h, w]`` -> logits.
+
+    The input is the split-point activation map of the mini profile or the normalised image of
+    the paper profile (see :func:`eglib.backbones.expert_parts`).
+    """
 
     def __init__(self, upper: nn.Module, feature_dim: int, heads: dict[str, int]) -> None:
         super().__init__()
@@ -40,8 +47,10 @@ class Expert(nn.Module):
         self.heads = nn.ModuleDict({name: nn.Linear(feature_dim, classes) for name, classes in heads.items()})
 
     def features(self, activations: torch.Tensor) -> torch.Tensor:
-        """``[N, C, h, w]`` split-point activations -> ``[N, feature_dim]`` pooled features."""
-        return self.upper(activations).mean(dim=(2, 3))
+        """Expert input ``[N, C, h, w]`` -> ``[N, feature_dim]``: the body's output, averaged over
+        space when it is a map (mini experts) or as it is (the whole AlexNet's fc7)."""
+        out = self.upper(activations)
+        return out.mean(dim=(2, 3)) if out.ndim == 4 else out
 
     def forward(self, activations: torch.Tensor, head: str) -> torch.Tensor:
         """Logits ``[N, classes]`` of task ``head``."""
@@ -56,16 +65,16 @@ class Expert(nn.Module):
         return self
 
 
-def base_expert(backbone: str = "mobilenet_v2") -> Expert:
-    """The base model as an expert: the pretrained upper part and ImageNet's own 1000-way head
-    (head name :data:`BASE_HEAD`), with verified weights."""
-    spec = backbones.get_backbone_spec(backbone)
-    if spec.expert_split is None:
-        raise ValueError(f"Backbone {backbone!r} has no expert split point (mini experts use mobilenet_v2).")
-    model, _ = backbones.load_pretrained_model(backbone)
-    upper = copy.deepcopy(model.features[spec.expert_split:spec.conv_layers])
-    imagenet_head = model.classifier[-1]
-    expert = Expert(upper, imagenet_head.in_features, {BASE_HEAD: imagenet_head.out_features})
+def base_expert(backbone: str = "mobilenet_v2", allow_random: bool = False) -> Expert:
+    """The base model as an expert: the pretrained body (:func:`eglib.backbones.expert_parts`) and
+    ImageNet's own 1000-way head (head name :data:`BASE_HEAD`), with verified weights.
+
+    ``allow_random=True`` builds the same architecture untrained, for tests of shapes and training
+    mechanics only (never a stand-in for the pretrained model).
+    """
+    model, _ = backbones.load_pretrained_model(backbone, allow_random=allow_random)
+    body, imagenet_head = backbones.expert_parts(model, backbone)
+    expert = Expert(copy.deepcopy(body), imagenet_head.in_features, {BASE_HEAD: imagenet_head.out_features})
     expert.heads[BASE_HEAD].load_state_dict(imagenet_head.state_dict())
     return expert.eval()
 

@@ -23,6 +23,9 @@ REQUIRED_KEYS = ("gate_accuracy", "discriminative_accuracy", "gate_accuracy_per_
 PIPELINE_KEYS = ("expert_gate_accuracy", "expert_gate_multi_accuracy", "joint_accuracy", "oracle_ft_accuracy",
                  "oracle_lwf_accuracy", "single_ft_final_accuracy", "single_lwf_final_accuracy",
                  "most_confident_accuracy", "transfer_choices")
+VIDEO_KEYS = ("video_l1", "video_gate_accuracy")
+# headline keys that a notebook must have saved when it ran, by its two-digit prefix
+NOTEBOOK_KEYS = {"05": PIPELINE_KEYS, "06": VIDEO_KEYS}
 
 
 def notebooks(only: list[str] | None = None, folder: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     results.write_json_atomic(run / "metrics.json", merged)
     with results.atomic_writer(run / "report.md", "w") as out:
         out.write(report.build_report(run, merged))
-    required = REQUIRED_KEYS + (PIPELINE_KEYS if any(p.name.startswith("05_") for p in selected) else ())
+    required = REQUIRED_KEYS + tuple(key for p in selected for key in NOTEBOOK_KEYS.get(p.name[:2], ()))
     missing = [key for key in required if key not in merged] if not args.only else []
     if missing:
         print(f"error: metrics.json lacks {missing}: a notebook did not save its headline numbers.", file=sys.stderr)

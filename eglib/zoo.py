@@ -1,4 +1,4 @@
-"""The expert zoo on disk: per task an autoencoder, an expert and a manifest entry (issue 3, in progress).
+"""The expert zoo on disk: per task an autoencoder, an expert and a manifest entry (notebook 05).
 
 Layout of a zoo folder::
 
@@ -48,12 +48,11 @@ def _save_tensors(state: dict[str, torch.Tensor], path: Path) -> dict[str, Any]:
 
 def build_expert(state: dict[str, torch.Tensor], backbone: str) -> Expert:
     """Rebuild an :class:`Expert` of ``backbone`` from its state dict (heads sized from the tensors)."""
-    spec = backbones.get_backbone_spec(backbone)
     model, _ = backbones.load_pretrained_model(backbone, allow_random=True)  # architecture only
-    upper = model.features[spec.expert_split:spec.conv_layers]
+    body, imagenet_head = backbones.expert_parts(model, backbone)
     heads = {key.split(".")[1]: tensor.shape[0] for key, tensor in state.items()
              if key.startswith("heads.") and key.endswith(".weight")}
-    expert = Expert(upper, spec.conv_shape[0], heads)
+    expert = Expert(body, imagenet_head.in_features, heads)
     expert.load_state_dict(state)  # every weight comes from the verified file
     return expert.eval()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eglib import data, experts, features
+from eglib import backbones, data, experts, features
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,6 @@ def source():
 
 def test_base_expert_reproduces_the_backbone(source, shapes_task):
     """Split activations through the base expert equal the full pretrained network's logits."""
-    from eglib import backbones
-
     model, _ = backbones.load_pretrained_model("mobilenet_v2")
     x, _ = shapes_task["test"]
     with torch.no_grad():
@@ -80,3 +78,33 @@ def test_bad_inputs_are_refused(source, shapes_task):
     headless = experts.Expert(source.upper, 1280, {})
     with pytest.raises(ValueError, match="soft targets"):
         experts.learn_without_forgetting(headless, "shapes", x, y, 6, device="cpu")
+
+
+def test_paper_expert_is_the_whole_alexnet_with_every_layer_trained():
+    """Paper profile: FT and LwF train conv1 .. fc7 and a new 4096 -> classes layer, on 227 px images.
+
+    The AlexNet here is untrained (its ImageNet weights cannot be had on this machine); the test
+    covers the architecture and the training mechanics, not pretrained accuracy.
+    """
+    from eglib.zoo import build_expert
+
+    source = experts.base_expert("alexnet", allow_random=True)
+    assert source.heads[experts.BASE_HEAD].in_features == 4096
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(8, *backbones.get_backbone_spec("alexnet").split_shape, generator=generator)
+    y = torch.tensor([0, 1] * 4)
+    before = {name: p.detach().clone() for name, p in source.upper.named_parameters()}
+    ft, _ = experts.finetune(source, "new", x, y, 2, epochs=1, batch_size=4, device="cpu")
+    lwf, log = experts.learn_without_forgetting(source, "new", x, y, 2, epochs=1, warmup_epochs=1,
+                                                batch_size=4, device="cpu")
+    layers = {name.rsplit(".", 1)[0] for name in before}
+    assert len(layers) == 7  # conv1-5, fc6, fc7
+    for trained in (ft, lwf):
+        assert trained(x, "new").shape == (8, 2)
+        changed = {name.rsplit(".", 1)[0] for name, p in trained.upper.named_parameters()
+                   if not torch.equal(p, before[name])}
+        assert changed == layers  # every layer trained, not only the head
+    assert all(torch.equal(p, before[name]) for name, p in source.upper.named_parameters())  # source untouched
+    assert log.distillation[0] > 0
+    rebuilt = build_expert(lwf.state_dict(), "alexnet")
+    torch.testing.assert_close(rebuilt(x, "new"), lwf(x, "new"))

