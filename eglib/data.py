@@ -178,17 +178,36 @@ def load_mini(root: Path | None = None, build: bool = True, seed: int = 0) -> Be
 def check_profile_ready(profile: str) -> None:
     """Raise :class:`DataError` (before any work starts) when a profile's data cannot be had.
 
-    ``mini`` is always ready (it is built on demand); ``paper`` needs the paper's datasets,
-    whose preparation scripts are not part of this version.
+    ``mini`` is always ready (it is built on demand). ``paper`` needs the six prepared datasets
+    (``data_scripts/get_paper_data.py``), AlexNet's ImageNet weights, and, when
+    ``EGLIB_IMAGENET_DIR`` is set, a folder that looks like ImageNet.
     """
-    if config.get_profile(profile).name != "mini":
-        raise DataError(
-            f"Profile {profile!r} uses the paper's datasets (Scenes, Birds, Flowers, ...), which this "
-            "version cannot prepare yet. Use PROFILE=mini."
-        )
+    if config.get_profile(profile).name == "mini":
+        return
+    from eglib import backbones, paper_benchmark, paper_data
+
+    missing = paper_benchmark.missing_tasks()
+    if missing:
+        raise DataError(f"Profile {profile!r} needs the paper's datasets; not prepared yet: {missing}. Run "
+                        f"`.venv/bin/python data_scripts/get_paper_data.py {' '.join(missing)}` on a machine with "
+                        "network access (README, 'Paper datasets').")
+    try:
+        backbones.find_weights(backbones.get_backbone_spec(config.get_profile(profile).backbone), download=False)
+    except backbones.WeightsError as error:
+        raise DataError(str(error)) from error
+    folder = paper_benchmark.imagenet_dir()
+    if folder is not None:
+        try:
+            paper_benchmark.imagenet_files(folder)
+        except paper_data.PaperDataError as error:
+            raise DataError(str(error)) from error
 
 
 def load_benchmark(profile: str = "mini", root: Path | None = None) -> Benchmark:
-    """Load the benchmark of a profile (only ``mini`` in this version; see :func:`check_profile_ready`)."""
+    """Load the benchmark of a profile: the embedded mini one, or the prepared paper datasets."""
     check_profile_ready(profile)
-    return load_mini(root)
+    if config.get_profile(profile).name == "mini":
+        return load_mini(root)
+    from eglib import paper_benchmark
+
+    return paper_benchmark.load_paper(root=root)

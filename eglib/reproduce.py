@@ -9,6 +9,7 @@ notebook) and the merged ``metrics.json``; ``runs/latest`` points at the newest 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import sys
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         timings[notebook.stem] = round(time.perf_counter() - start, 1)
         print(f"done in {timings[notebook.stem]:.0f} s", flush=True)
     merged = results.merge_metrics(run)
-    merged["run"] = {**parameters, "notebook_seconds": timings,
+    merged["run"] = {**parameters, "notebook_seconds": timings, "settings": dataclasses.asdict(config.get_profile(args.profile)),
                      "finished": dt.datetime.now().isoformat(timespec="seconds")}
     results.write_json_atomic(run / "metrics.json", merged)
     with results.atomic_writer(run / "report.md", "w") as out:

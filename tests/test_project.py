@@ -156,3 +156,21 @@ def test_reproduce_runs_numbered_notebooks_with_papermill_into_a_run_folder(tmp_
     assert (run / "notebooks" / "00_tiny.ipynb").exists() and "Task recognition" in (run / "report.md").read_text()
     out = capsys.readouterr().out
     assert "[1/1] 00_tiny ... done" in out and f"Results: {run}" in out
+
+
+def test_paper_report_puts_each_cell_beside_the_paper(tmp_path):
+    from eglib.report import build_report
+
+    metrics = {
+        "run": {"PROFILE": "paper", "settings": {"expert_lr": 0.001, "expert_epochs": 10}},
+        "method_table": {"rows": ["Expert Gate"], "columns": ["scenes", "birds", "avg"], "values": [[0.6, 0.55, 0.575]]},
+        "gate_accuracy_per_domain": {"scenes": 0.95}, "discriminative_accuracy_per_domain": {"scenes": 0.97},
+        "relatedness": {"new_tasks": ["scenes"], "old_tasks": ["scenes", "base"], "values": [[1.0, 0.9]]},
+    }
+    text = build_report(tmp_path, metrics)
+    assert "| Expert Gate | 60.0 / 63.5 (-3.5) | 55.0 / 57.6 (-2.6) | – |" in text  # Table 1
+    assert "| Expert Gate (no stored data) | 95.0 / 94.6 (+0.4) |" in text  # Table 3
+    assert "| base → scenes | 90.0 | 92.4 | -2.4 |" in text
+    assert "| expert_lr | 0.001 |" in text
+    assert "Beside the paper" not in build_report(tmp_path, {**metrics, "run": {"PROFILE": "mini"}})
+
