@@ -1,5 +1,6 @@
 # Expert Gate notebooks: the two commands of README.md.
-#   make reproduce   run the notebooks with papermill into runs/<timestamp>/ (PROFILE, DEVICE, SEED)
+#   make reproduce   run the notebooks with papermill into runs/<timestamp>/ (PROFILE, DEVICE, SEED;
+#                    RESUME=runs/<timestamp> completes an interrupted run from its checkpoints)
 #   make test        unit tests + nbval over the committed notebooks
 PYTHON ?= python3.11
 VENV   := .venv
@@ -26,7 +27,7 @@ data: $(STAMP)
 	$(PY) data_scripts/make_mini.py
 
 reproduce: $(STAMP)
-	$(PY) -m eglib.reproduce --profile $(PROFILE) --device $(DEVICE) --seed $(SEED)
+	$(PY) -m eglib.reproduce --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) $(if $(RESUME),--resume $(RESUME))
 
 test: $(STAMP)
 	$(PY) data_scripts/make_mini.py

@@ -29,8 +29,9 @@ ARCHIVES = (".tar", ".tgz", ".tar.gz", ".zip")
 def extract_all(files: list[Path], folder: Path) -> Path:
     """Extract the archives (and copy the other files) into ``folder``, all or nothing."""
     done = folder / ".complete"
-    if done.exists():
-        return folder
+    stamp = "\n".join(f"{path.name} {path.stat().st_size} {path.stat().st_mtime_ns}" for path in files)
+    if done.exists() and done.read_text() == stamp:
+        return folder  # extracted from exactly these files before
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -40,9 +41,8 @@ def extract_all(files: list[Path], folder: Path) -> Path:
             downloads.safe_extract(path, partial)
         else:
             shutil.copyfile(path, partial / path.name)
-    (partial / ".complete").touch()
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.replace(folder)
+    (partial / ".complete").write_text(stamp)
+    paper_data.replace_folder(partial, folder)
     return folder
 
 
@@ -84,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             counts = get_dataset(entry, root, args.accept_unverified)
         except (downloads.DownloadError, paper_data.PaperDataError) as error:
             print(f"  not ready: {error}", file=sys.stderr, flush=True)
+            failures += 1
+            continue
+        except Exception as error:  # anything else: report it and go on with the next dataset
+            print(f"  not ready: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
             failures += 1
             continue
         print(f"  ready in {root / entry.name}: {counts['train']} train / {counts['test']} test images, "

@@ -39,6 +39,8 @@ class Profile:
         relatedness_threshold: ``Rel`` above which a new expert is trained with LwF (paper: 0.85).
         expert_epochs, expert_lr: expert training (Adam); the paper does not print its values.
         lwf_warmup_epochs: LwF epochs that train only the new head before the joint phase.
+        expert_flip: mirror a random half of every training batch of an expert (augmentation; the
+            paper profile's experts see images; mini experts see activation maps and do not flip).
         gate_temperature: softmax temperature of the gate. The paper's ``t = 2`` goes with its
             43,264-value features; L2 errors grow like ``sqrt(D)``, so the mini profile scales it
             to its 1,280 values: ``2 * sqrt(1280 / 43264) = 0.34`` (see ``02_gate``).
@@ -58,6 +60,7 @@ class Profile:
     expert_epochs: int = 10
     expert_lr: float = 1e-3
     lwf_warmup_epochs: int = 3
+    expert_flip: bool = False
 
     def autoencoder_options(self) -> dict:
         """Keyword arguments of :func:`eglib.autoencoder.train_autoencoder` for this profile."""
@@ -70,7 +73,7 @@ PROFILES: dict[str, Profile] = {
     "mini": Profile(name="mini", backbone="mobilenet_v2", layer="pooled", image_size=64, ae_epochs=25,
                     gate_temperature=0.34),
     "paper": Profile(name="paper", backbone="alexnet", layer="conv", image_size=227, ae_epochs=100,
-                     ae_init="sparse", ae_weight_decay=5e-4),
+                     ae_init="sparse", ae_weight_decay=5e-4, expert_flip=True),
 }
 
 

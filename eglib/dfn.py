@@ -107,6 +107,8 @@ def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, e
     Returns:
         the trained network (eval mode) and its per-epoch losses.
     """
+    if model is not None and model_options:
+        raise ValueError(f"model_options {sorted(model_options)} only shape a new network; drop them when fine-tuning a model.")
     device = resolve_device(device)
     x = as_float_clips(clips, device)
     torch.manual_seed(seed)

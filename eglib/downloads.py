@@ -120,11 +120,14 @@ def fetch(file: RemoteFile, folder: Path, accept_unverified: bool = False) -> Pa
     target = folder / file.name
     if target.exists():
         verify(target, file)
+        if file.hash is None and file.size is None and not accept_unverified:
+            raise DownloadError(f"{target} is present but nothing can verify it: no checksum or size is published for "
+                                f"{file.name} ({file.hash_source}). Rerun with --accept-unverified to use it as it is.")
         return target
     if file.manual:
+        check = f"checked against {file.hash}" if file.hash else "used only with --accept-unverified (nothing published to check it against)"
         raise DownloadError(f"{file.name} can no longer be downloaded automatically. Download it by hand from "
-                            f"{file.page or file.url} and put it at {target}; then run the script again: it is "
-                            f"checked by {file.hash or 'size'} before use.")
+                            f"{file.page or file.url} and put it at {target}; then run the script again: it is {check}.")
     if not host_reachable(file.url):
         raise DownloadError(f"Offline: cannot reach {urlparse(file.url).hostname} to download {file.name}. Run this "
                             f"on a machine with network access, or download {file.url} by hand to {target}.")
@@ -135,8 +138,9 @@ def fetch(file: RemoteFile, folder: Path, accept_unverified: bool = False) -> Pa
 
     try:
         pooch.retrieve(file.url, known_hash=file.hash, fname=file.name, path=folder, progressbar=True)
-    except ValueError as error:  # pooch's hash mismatch; the bad download is not kept
-        raise DownloadError(f"{file.name} downloaded from {file.url} failed its checksum: {error}") from error
+    except ValueError as error:  # pooch's hash mismatch (the bad download is not kept), or a malformed URL
+        reason = "failed its checksum" if "hash" in str(error).lower() else "could not be downloaded"
+        raise DownloadError(f"{file.name} from {file.url} {reason}: {error}") from error
     except Exception as error:  # network errors of requests, HTTP errors
         raise DownloadError(f"Downloading {file.url} failed ({error}). If the address is gone, download "
                             f"{file.name} by hand from {file.page or file.url} and put it at {target}.") from error
@@ -159,7 +163,7 @@ def safe_extract(archive: Path, target: Path) -> None:
     """
     target.mkdir(parents=True, exist_ok=True)
     root = target.resolve()
-    if zipfile.is_zipfile(archive):
+    if archive.name.lower().endswith(".zip"):
         with zipfile.ZipFile(archive) as bundle:
             bad = [name for name in bundle.namelist() if name.startswith("/") or not _inside(root, name)]
             if bad:
@@ -175,4 +179,7 @@ def safe_extract(archive: Path, target: Path) -> None:
         if bad:
             raise DownloadError(f"{archive} has members outside the target folder or device files ({bad[:3]}); "
                                 "refusing to extract.")
-        bundle.extractall(root, members=members, filter="data")
+        try:  # the "data" filter (Python >= 3.11.4) also resolves chained links the check above cannot see
+            bundle.extractall(root, members=members, filter="data")
+        except tarfile.FilterError as error:
+            raise DownloadError(f"{archive}: refusing to extract {error}; delete {target} before retrying.") from error

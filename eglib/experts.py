@@ -122,6 +122,12 @@ def _batches(count: int, batch_size: int, generator: torch.Generator) -> list[to
     return [order[start:start + batch_size] for start in range(0, count, batch_size)]
 
 
+def _flip_half(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mirror a random half of the images ``[n, 3, H, W]`` left-right (training augmentation)."""
+    mask = (torch.rand(len(x), generator=generator) < 0.5).to(x.device)
+    return torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
+
+
 def _check_data(activations: torch.Tensor, labels: torch.Tensor) -> None:
     if len(activations) == 0 or len(activations) != len(labels):
         raise ValueError(f"Need as many labels as activations, and at least one; got {len(activations)} "
@@ -129,11 +135,12 @@ def _check_data(activations: torch.Tensor, labels: torch.Tensor) -> None:
 
 
 def finetune(source: Expert, task: str, activations: torch.Tensor, labels: torch.Tensor, classes: int, *,
-             epochs: int = 10, lr: float = 1e-3, batch_size: int = 32, seed: int = 0,
+             epochs: int = 10, lr: float = 1e-3, batch_size: int = 32, seed: int = 0, flip: bool = False,
              device: str | torch.device = "auto") -> tuple[Expert, TrainingLog]:
     """Fine-tune a copy of ``source`` with a new head on ``activations [N, C, h, w]``, ``labels [N]``.
 
     The copy keeps the source's heads (unused by the loss) so that forgetting can be measured.
+    ``flip`` mirrors a random half of every batch (for image inputs, i.e. the paper profile).
     """
     _check_data(activations, labels)
     device = resolve_device(device)
@@ -147,7 +154,8 @@ def finetune(source: Expert, task: str, activations: torch.Tensor, labels: torch
         expert.train()
         total = 0.0
         for batch in _batches(len(x), batch_size, generator):
-            loss = F.cross_entropy(expert(x[batch], task), y[batch])
+            xb = _flip_half(x[batch], generator) if flip else x[batch]
+            loss = F.cross_entropy(expert(xb, task), y[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -159,7 +167,8 @@ def finetune(source: Expert, task: str, activations: torch.Tensor, labels: torch
 def learn_without_forgetting(source: Expert, task: str, activations: torch.Tensor, labels: torch.Tensor,
                              classes: int, *, epochs: int = 10, warmup_epochs: int = 3, lr: float = 1e-3,
                              batch_size: int = 32, distill_weight: float = 1.0, temperature: float = 2.0,
-                             seed: int = 0, device: str | torch.device = "auto") -> tuple[Expert, TrainingLog]:
+                             seed: int = 0, flip: bool = False,
+                             device: str | torch.device = "auto") -> tuple[Expert, TrainingLog]:
     """Train a new expert for ``task`` from ``source`` with Learning without Forgetting.
 
     Args:
@@ -168,6 +177,8 @@ def learn_without_forgetting(source: Expert, task: str, activations: torch.Tenso
         warmup_epochs: epochs training only the new head (shared part and old heads frozen).
         distill_weight: lambda of the distillation term (LwF's code: 1).
         temperature: distillation temperature (LwF's code: 2).
+        flip: mirror a random half of every batch (image inputs); the source's outputs are then
+            computed on the mirrored images themselves, batch by batch.
 
     Raises:
         ValueError: when the source has no head to distil from (LwF would silently be fine-tuning).
@@ -180,8 +191,10 @@ def learn_without_forgetting(source: Expert, task: str, activations: torch.Tenso
     expert = _new_expert_from(source, task, classes, old_heads, seed).to(device)
     x, y = activations.to(device), labels.to(device)
     teacher = source.to(device).eval()
-    with torch.no_grad():  # the source's answers on the new task's images, recorded once, before training
-        soft_targets = {head: teacher(x, head) for head in old_heads}
+    soft_targets = {}
+    if not flip:
+        with torch.no_grad():  # the source's answers on the new task's images, recorded once, before training
+            soft_targets = {head: teacher(x, head) for head in old_heads}
     generator = torch.Generator().manual_seed(seed)
     log = TrainingLog()
 
@@ -190,7 +203,7 @@ def learn_without_forgetting(source: Expert, task: str, activations: torch.Tenso
         expert.train()
         for batch in _batches(len(x), batch_size, generator):
             with torch.no_grad():
-                shared = expert.features(x[batch])
+                shared = expert.features(_flip_half(x[batch], generator) if flip else x[batch])
             loss = F.cross_entropy(expert.heads[task](shared), y[batch])
             warmup.zero_grad(set_to_none=True)
             loss.backward()
@@ -201,9 +214,15 @@ def learn_without_forgetting(source: Expert, task: str, activations: torch.Tenso
         expert.train()
         task_total, distill_total = 0.0, 0.0
         for batch in _batches(len(x), batch_size, generator):
-            shared = expert.features(x[batch])
+            xb = _flip_half(x[batch], generator) if flip else x[batch]
+            if flip:
+                with torch.no_grad():
+                    targets = {head: teacher(xb, head) for head in old_heads}
+            else:
+                targets = {head: soft_targets[head][batch] for head in old_heads}
+            shared = expert.features(xb)
             task_loss = F.cross_entropy(expert.heads[task](shared), y[batch])
-            distill = sum(distillation_loss(expert.heads[head](shared), soft_targets[head][batch], temperature)
+            distill = sum(distillation_loss(expert.heads[head](shared), targets[head], temperature)
                           for head in old_heads)
             loss = task_loss + distill_weight * distill
             optimizer.zero_grad(set_to_none=True)

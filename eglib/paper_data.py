@@ -47,8 +47,11 @@ def paper_root() -> Path:
 
 
 def class_folder(name: str) -> str:
-    """A class name as a safe folder name (``/`` and spaces replaced)."""
-    return name.strip().replace("/", "-").replace(" ", "_")
+    """A class name as a safe folder name (``/`` and spaces replaced; empty, ``.`` and ``..`` refused)."""
+    folder = name.strip().replace("/", "-").replace("\\", "-").replace(" ", "_")
+    if folder in ("", ".", ".."):
+        raise PaperDataError(f"Class name {name!r} cannot name a folder; the annotation files are damaged.")
+    return folder
 
 
 class PreparedWriter:
@@ -58,19 +61,21 @@ class PreparedWriter:
         self.folder = folder
         self.counts: dict[str, dict[str, int]] = {split: {} for split in SPLITS}
 
-    def _target(self, split: str, label: str, stem: str) -> Path:
+    def _target(self, split: str, label: str, stem: str, suffix: str = ".jpg") -> Path:
         if split not in SPLITS:
             raise ValueError(f"Unknown split {split!r}; use {SPLITS}.")
         folder = self.folder / split / class_folder(label)
         folder.mkdir(parents=True, exist_ok=True)
         self.counts[split][class_folder(label)] = self.counts[split].get(class_folder(label), 0) + 1
-        return folder / f"{stem}.jpg"
+        return folder / f"{stem}{suffix}"
 
     def put(self, split: str, label: str, source: Path, box: Box | None = None, stem: str | None = None) -> None:
         """Copy image ``source`` (a JPEG is copied byte for byte) or its crop ``box = (x1, y1, x2, y2)``."""
         if not source.exists():
-            raise PaperDataError(f"{source} is listed by the dataset's annotation files but missing: the download "
-                                 "is incomplete. Delete the dataset's raw folder and fetch it again.")
+            raise PaperDataError(f"{source} is listed by the dataset's annotation files but missing: the files are "
+                                 "not in the official layout (a repacked mirror?) or the extraction is stale. Delete "
+                                 "raw/<dataset>/extracted and run the script again; if it persists, compare the "
+                                 "archive with the layout in the preparer's docstring (eglib/paper_data.py).")
         target = self._target(split, label, stem or source.stem)
         if box is None and source.suffix.lower() in (".jpg", ".jpeg"):
             shutil.copyfile(source, target)
@@ -83,16 +88,17 @@ class PreparedWriter:
             image.save(target, quality=95)
 
     def put_array(self, split: str, label: str, pixels: np.ndarray, stem: str) -> None:
-        """Save a uint8 ``[H, W]`` or ``[H, W, 3]`` image."""
-        Image.fromarray(pixels).convert("RGB").save(self._target(split, label, stem), quality=95)
+        """Save a uint8 ``[H, W]`` or ``[H, W, 3]`` image losslessly (PNG)."""
+        Image.fromarray(pixels).convert("RGB").save(self._target(split, label, stem, ".png"))
 
 
 # -- one function per dataset: raw folder (downloads extracted) -> writer ------------------------
 def prepare_scenes(raw: Path, out: PreparedWriter) -> None:
     """MIT Indoor 67: ``Images/<class>/<file>``; ``TrainImages.txt`` / ``TestImages.txt`` list ``<class>/<file>``."""
     for split, listing in (("train", "TrainImages.txt"), ("test", "TestImages.txt")):
-        for line in (raw / listing).read_text().split():
-            out.put(split, line.split("/")[0], raw / "Images" / line)
+        for line in (raw / listing).read_text().splitlines():
+            if line.strip():
+                out.put(split, line.strip().split("/")[0], raw / "Images" / line.strip())
 
 
 def prepare_birds(raw: Path, out: PreparedWriter) -> None:
@@ -134,7 +140,8 @@ def prepare_cars(raw: Path, out: PreparedWriter) -> None:
     for split, annotations, folder in (("train", raw / "devkit" / "cars_train_annos.mat", "cars_train"),
                                        ("test", raw / "cars_test_annos_withlabels.mat", "cars_test")):
         for record in _mat_records(annotations, "annotations"):
-            box = (record["bbox_x1"], record["bbox_y1"], record["bbox_x2"] + 1, record["bbox_y2"] + 1)
+            # the devkit does not say whether boxes are 0- or 1-based; read as 0-based inclusive (+-1 px)
+            box = (int(record["bbox_x1"]), int(record["bbox_y1"]), int(record["bbox_x2"]) + 1, int(record["bbox_y2"]) + 1)
             out.put(split, names[int(record["class"]) - 1], raw / folder / str(record["fname"]), box)
 
 
@@ -170,8 +177,10 @@ def prepare_actions(raw: Path, out: PreparedWriter) -> None:
                 if len(positive) != 1:
                     continue  # several actions, or only "other": not a single-label sample
                 box = person.find("bndbox")
-                coords = tuple(float(box.find(k).text) for k in ("xmin", "ymin", "xmax", "ymax"))
-                out.put(split, positive[0], base / "JPEGImages" / f"{image_id}.jpg", coords, stem=f"{image_id}_{index}")
+                x1, y1, x2, y2 = (float(box.find(k).text) for k in ("xmin", "ymin", "xmax", "ymax"))
+                # VOC boxes are 1-based and inclusive
+                out.put(split, positive[0], base / "JPEGImages" / f"{image_id}.jpg", (x1 - 1, y1 - 1, x2, y2),
+                        stem=f"{image_id}_{index}")
 
 
 def prepare_svhn(raw: Path, out: PreparedWriter) -> None:
@@ -228,18 +237,37 @@ def prepare(entry: DatasetEntry, raw: Path, root: Path | None = None) -> dict[st
     final, partial = root / entry.name, root / f"{entry.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     writer = PreparedWriter(partial)
-    PREPARERS[entry.name](raw, writer)
+    try:
+        PREPARERS[entry.name](raw, writer)
+    except PaperDataError:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    except (OSError, KeyError, ValueError, IndexError, ElementTree.ParseError) as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise PaperDataError(f"{entry.title}: the files in {raw} are not in the expected layout ({type(error).__name__}: "
+                             f"{error}). Delete raw/{entry.name}/extracted and run the script again.") from error
     classes = sorted(set(writer.counts["train"]) | set(writer.counts["test"]))
     if len(classes) != entry.classes:
         shutil.rmtree(partial, ignore_errors=True)
-        raise PaperDataError(f"{entry.title}: found {len(classes)} classes in {raw}, expected {entry.classes}. The "
-                             "download or extraction is incomplete: delete the raw folder and fetch it again.")
+        raise PaperDataError(f"{entry.title}: found {len(classes)} classes in {raw}, expected {entry.classes}: the "
+                             f"extraction is incomplete or not the official release. Delete raw/{entry.name}/extracted "
+                             "and run the script again.")
     counts = {split: sum(writer.counts[split].values()) for split in SPLITS}
     (partial / "classes.txt").write_text("\n".join(classes) + "\n")
     (partial / "ready.json").write_text(json.dumps({"dataset": entry.name, "classes": len(classes), **counts}))
-    shutil.rmtree(final, ignore_errors=True)
-    partial.replace(final)
+    replace_folder(partial, final)
     return counts
+
+
+def replace_folder(new: Path, final: Path) -> None:
+    """Put the complete folder ``new`` at ``final``: the old one is renamed aside first and removed
+    only after the swap, so ``final`` is always either the old or the new folder, never a mix."""
+    old = final.with_name(final.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.replace(old)
+    new.replace(final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass
@@ -264,7 +292,7 @@ def load_prepared(name: str, root: Path | None = None) -> PreparedDataset:
     if not (folder / "ready.json").exists():
         raise PaperDataError(f"{entry.title} is not prepared in {folder}. Run `python data_scripts/get_paper_data.py "
                              f"{name}` (see README, 'Paper datasets').")
-    classes = (folder / "classes.txt").read_text().split()
+    classes = [line.strip() for line in (folder / "classes.txt").read_text().splitlines() if line.strip()]
     if len(classes) != entry.classes:
         raise PaperDataError(f"{folder}/classes.txt lists {len(classes)} classes, {entry.title} has {entry.classes}.")
     splits = {}

@@ -1,4 +1,4 @@
-"""The lifelong learner: tasks arrive one by one into an expert zoo (issue 3, in progress).
+"""The lifelong learner: tasks arrive one by one into an expert zoo (notebook 05).
 
 ``add_task`` follows the method's order of operations (``03_relatedness``):
 
@@ -105,7 +105,7 @@ class LifelongLearner:
         source_expert = experts.base_expert(self.profile.backbone) if source == BASE else self.zoo.expert(source)
         inputs, labels = self._expert_inputs(train[0]), torch.as_tensor(np.asarray(train[1]), dtype=torch.long)
         train_options = {"epochs": self.profile.expert_epochs, "lr": self.profile.expert_lr,
-                         "seed": self.seed + index, "device": self.device}
+                         "flip": self.profile.expert_flip, "seed": self.seed + index, "device": self.device}
         if method == "lwf":
             expert, _ = experts.learn_without_forgetting(source_expert, name, inputs, labels, classes,
                                                          warmup_epochs=self.profile.lwf_warmup_epochs, **train_options)

@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=int(os.environ.get("SEED", "0")))
     parser.add_argument("--only", nargs="*", help="two-digit prefixes of the notebooks to run")
     parser.add_argument("--runs", type=Path, default=config.REPO_ROOT / "runs")
+    parser.add_argument("--resume", type=Path, default=None,
+                        help="an earlier run folder to complete: its checkpoints and expert zoo are reused")
     parser.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
@@ -76,8 +78,17 @@ def main(argv: list[str] | None = None) -> int:
 
     import papermill
 
-    run = new_run_dir(args.runs)
-    (run / "notebooks").mkdir()
+    if args.resume is not None:
+        run = args.resume.resolve()
+        if not (run / "notebooks").is_dir():
+            print(f"error: {args.resume} is not a run folder of `make reproduce` (no notebooks/ inside).", file=sys.stderr)
+            return 2
+        os.environ["EGLIB_RESUME"] = "1"
+        print(f"Resuming {run}: finished experts and baselines are read back from its checkpoints.", flush=True)
+    else:
+        run = new_run_dir(args.runs)
+        (run / "notebooks").mkdir()
+        os.environ.pop("EGLIB_RESUME", None)
     os.environ["EGLIB_RUN_DIR"] = str(run)
     parameters = {"PROFILE": args.profile, "DEVICE": args.device, "SEED": args.seed}
     print(f"Expert Gate suite: profile={args.profile} device={args.device} seed={args.seed} -> {run}", flush=True)

@@ -3,7 +3,8 @@
 :meth:`CostLog.measure` records, per labelled block, the wall-clock seconds and the *peak
 increase* of the process's resident memory over its value when the block began. The peak is
 found by a background thread that reads ``/proc/self/statm`` every 10 ms (Linux); on a GPU the
-block's peak of allocated CUDA memory is recorded as well.
+block's peak of allocated CUDA memory is recorded as well (``peak_cuda_allocated_mib``: the
+highest total allocated on the current device during the block, not an increase).
 
 Before each block, memory that earlier code freed is handed back to the system (glibc's
 ``malloc_trim``), so the start level is what is really in use and the increase is what the block
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import os
 import threading
@@ -30,14 +32,18 @@ _STATM = Path("/proc/self/statm")
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    name = ctypes.util.find_library("c")
+    return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+
+
 def release_freed_memory() -> None:
     """Collect garbage and return freed heap pages to the system (glibc only; a no-op elsewhere)."""
     gc.collect()
-    name = ctypes.util.find_library("c")
-    if name:
-        trim = getattr(ctypes.CDLL(name), "malloc_trim", None)
-        if trim is not None:
-            trim(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def resident_bytes() -> int:
@@ -76,7 +82,7 @@ class CostLog:
         cost = CostLog()
         with cost.measure("joint training"):
             train_joint(...)
-        cost.table()   # one row per label: seconds, peak_rss_increase_mib[, peak_cuda_mib]
+        cost.table()   # one row per label: seconds, peak_rss_increase_mib[, peak_cuda_allocated_mib]
     """
 
     def __init__(self, period: float = 0.01) -> None:
@@ -86,7 +92,7 @@ class CostLog:
     @contextmanager
     def measure(self, label: str, device: torch.device | str = "cpu") -> Iterator[None]:
         """Time the block and sample its memory; the row is stored even when the block raises."""
-        cuda = torch.device(device).type == "cuda"
+        cuda = str(device).startswith("cuda")
         if cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
@@ -104,7 +110,7 @@ class CostLog:
             peak = sampler.stop()
             row = {"seconds": seconds, "peak_rss_increase_mib": max(0, peak - start_rss) / 2 ** 20}
             if cuda:
-                row["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20
+                row["peak_cuda_allocated_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20
             self.rows[label] = row
 
     def table(self) -> pd.DataFrame:

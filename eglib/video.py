@@ -210,7 +210,11 @@ def _read_sequence(folder: Path, size: int) -> Array:
                              f"({INPUT_FRAMES} seen + {PREDICTED_FRAMES} predicted). Remove the folder or add frames.")
     frames, first_size = [], None
     for file in files:
-        with Image.open(file) as image:
+        try:
+            image = Image.open(file)
+        except (OSError, ValueError) as error:
+            raise VideoDataError(f"{file} cannot be read as an image ({error}); remove or replace it.") from error
+        with image:
             if first_size is None:
                 first_size = image.size
             elif image.size != first_size:
@@ -230,42 +234,65 @@ def _cut(frames: Array, length: int) -> Array:
     return frames[:count * length].reshape(count, length, *frames.shape[1:])
 
 
-def load_frame_folders(root: Path, size: int = 64, fractions: tuple[float, float] = (0.7, 0.1)) -> dict[str, VideoDomain]:
+def load_frame_folders(root: Path, size: int = 64, fractions: tuple[float, float] = (0.7, 0.1),
+                       split_by: str = "sequence") -> dict[str, VideoDomain]:
     """Read ``<root>/<domain>/<sequence>/<frame files>`` into clips of :data:`CLIP_LENGTH` frames.
 
-    Each sequence is cut into consecutive, non-overlapping clips; within every sequence the first
-    ``fractions[0]`` of its clips go to train, the next ``fractions[1]`` to validation and the rest
-    to test, so every split sees every sequence but never the same frames.
+    Each sequence is cut into consecutive, non-overlapping clips. ``split_by="sequence"`` (the
+    usual protocol) holds out whole sequences: the last ``1 - sum(fractions)`` of a domain's
+    sequences (in name order) test, the ``fractions[1]`` before them validate, the rest train; it
+    needs at least 3 sequences per domain. ``split_by="time"`` splits inside every sequence
+    instead (first 70% of its clips train, next 10% validate, rest test): test clips then follow
+    training clips of the same drive, so scores are optimistic. Domains arrive in the order listed
+    in ``<root>/order.txt`` (one folder name per line) when it exists, else in name order.
 
     Returns:
         ``{domain: VideoDomain}`` with uint8 clips ``[N, 6, size, size]``.
 
     Raises:
         VideoDataError: a missing or empty folder, a sequence shorter than 6 frames, frames of
-            mixed sizes in one sequence, or a domain too small to fill all three splits.
+            mixed sizes in one sequence, an unreadable frame, or a domain too small for the split.
     """
     root = Path(root)
     layout = "<root>/<domain>/<sequence>/<frames sorted by name>.png"
+    if split_by not in ("sequence", "time"):
+        raise ValueError(f"split_by must be 'sequence' or 'time', not {split_by!r}.")
     if not root.is_dir():
         raise VideoDataError(f"No frame folder at {root}. Lay out your sequences as {layout}.")
+    folders = {d.name: d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")}
+    order_file = root / "order.txt"
+    order = [line.strip() for line in order_file.read_text().splitlines() if line.strip()] if order_file.exists() else sorted(folders)
+    if sorted(order) != sorted(folders):
+        raise VideoDataError(f"{order_file} lists {order} but the domain folders are {sorted(folders)}; make them agree.")
     domains = {}
-    for domain_dir in sorted(d for d in root.iterdir() if d.is_dir()):
-        sequences = sorted(s for s in domain_dir.iterdir() if s.is_dir())
+    for name in order:
+        sequences = sorted(s for s in folders[name].iterdir() if s.is_dir() and not s.name.startswith("."))
         if not sequences:
-            raise VideoDataError(f"{domain_dir} has no sequence folders; expected {layout}.")
-        parts: dict[str, list[Array]] = {"train": [], "val": [], "test": []}
-        for sequence in sequences:
-            clips = _cut(_read_sequence(sequence, size), CLIP_LENGTH)
-            first = int(round(fractions[0] * len(clips)))
-            second = first + int(round(fractions[1] * len(clips)))
-            for split, chunk in zip(parts, (clips[:first], clips[first:second], clips[second:])):
-                parts[split].append(chunk)
+            raise VideoDataError(f"{folders[name]} has no sequence folders; expected {layout}.")
+        clips = [_cut(_read_sequence(sequence, size), CLIP_LENGTH) for sequence in sequences]
+        if split_by == "sequence":
+            if len(sequences) < 3:
+                raise VideoDataError(f"{folders[name]} has {len(sequences)} sequence(s); holding out whole sequences "
+                                     "needs at least 3. Add sequences, or use split_by='time'.")
+            test_count = max(1, int(round((1 - sum(fractions)) * len(clips))))
+            val_count = max(1, int(round(fractions[1] * len(clips))))
+            cut = len(clips) - test_count - val_count
+            if cut < 1:
+                raise VideoDataError(f"{folders[name]}: too few sequences for train, validation and test.")
+            parts = {"train": clips[:cut], "val": clips[cut:cut + val_count], "test": clips[cut + val_count:]}
+        else:
+            parts = {"train": [], "val": [], "test": []}
+            for sequence_clips in clips:
+                first = int(fractions[0] * len(sequence_clips) + 0.5)
+                second = first + int(fractions[1] * len(sequence_clips) + 0.5)
+                for split, chunk in zip(parts, (sequence_clips[:first], sequence_clips[first:second], sequence_clips[second:])):
+                    parts[split].append(chunk)
         joined = {split: np.concatenate(chunks) for split, chunks in parts.items()}
-        empty = [split for split, clips in joined.items() if len(clips) == 0]
+        empty = [split for split, split_clips in joined.items() if len(split_clips) == 0]
         if empty:
-            raise VideoDataError(f"{domain_dir}: no clips for {empty}; add frames (each split needs at least one "
-                                 f"clip of {CLIP_LENGTH} frames).")
-        domains[domain_dir.name] = VideoDomain(domain_dir.name, joined["train"], joined["val"], joined["test"])
+            raise VideoDataError(f"{folders[name]}: no clips for {empty}; each split needs at least one clip of "
+                                 f"{CLIP_LENGTH} frames (add frames, or longer sequences).")
+        domains[name] = VideoDomain(name, joined["train"], joined["val"], joined["test"])
     if not domains:
         raise VideoDataError(f"{root} is empty: no domain folders. Lay out your sequences as {layout}.")
     return domains

@@ -37,3 +37,18 @@ def data_root(tmp_path, monkeypatch):
     """A private EGLIB_DATA for tests that build or break data."""
     monkeypatch.setenv("EGLIB_DATA", str(tmp_path))
     return tmp_path
+
+
+def tiny_notebook(path, code: str, parameters: str | None = None) -> None:
+    """Write a python3 notebook at ``path`` with an optional ``parameters`` cell and one code cell."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cells = []
+    if parameters is not None:
+        cells.append(nbformat.v4.new_code_cell(parameters))
+        cells[0].metadata["tags"] = ["parameters"]
+    notebook.cells = [*cells, nbformat.v4.new_code_cell(code)]
+    nbformat.write(notebook, path)
+

@@ -216,8 +216,8 @@ def test_missing_benchmark_is_built_on_demand_and_then_reused(data_root, monkeyp
     assert np.array_equal(first.domains["letters"].test.images, second.domains["letters"].test.images)
 
 
-def test_paper_profile_is_refused_before_any_work():
-    with pytest.raises(data.DataError, match="PROFILE=mini"):
+def test_paper_profile_is_refused_before_any_work(data_root):
+    with pytest.raises(data.DataError, match="get_paper_data.py scenes"):
         data.check_profile_ready("paper")
     data.check_profile_ready("mini")
 

@@ -108,3 +108,20 @@ def test_paper_expert_is_the_whole_alexnet_with_every_layer_trained():
     assert log.distillation[0] > 0
     rebuilt = build_expert(lwf.state_dict(), "alexnet")
     torch.testing.assert_close(rebuilt(x, "new"), lwf(x, "new"))
+
+
+def test_flip_augmentation_mirrors_half_and_lwf_distils_on_the_mirrored_images():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.arange(2 * 3 * 2 * 4, dtype=torch.float32).view(2, 3, 2, 4).repeat(50, 1, 1, 1)
+    flipped = experts._flip_half(x, torch.Generator().manual_seed(1))
+    mirrored = (flipped == x.flip(-1)).flatten(1).all(1)
+    assert 30 < int(mirrored.sum()) < 70 and ((flipped == x).flatten(1).all(1) | mirrored).all()
+    source = experts.base_expert("alexnet", allow_random=True)
+    images = torch.randn(6, *backbones.get_backbone_spec("alexnet").split_shape, generator=generator)
+    labels = torch.tensor([0, 1] * 3)
+    options = {"epochs": 1, "batch_size": 3, "device": "cpu"}
+    plain, _ = experts.learn_without_forgetting(source, "new", images, labels, 2, warmup_epochs=1, **options)
+    mirrored_run, log = experts.learn_without_forgetting(source, "new", images, labels, 2, warmup_epochs=1,
+                                                         flip=True, **options)
+    assert log.distillation[0] > 0
+    assert not torch.equal(plain.heads["new"].weight, mirrored_run.heads["new"].weight)

@@ -163,7 +163,7 @@ def test_preparer_on_the_real_layout(tmp_path, name):
     assert not (tmp_path / "out" / f"{name}.partial").exists()
     names = (folder / "classes.txt").read_text().split()
     assert len(names) == classes and all("/" not in n for n in names)
-    items = [(p, 0) for p in sorted((folder / "train").rglob("*.jpg"))]
+    items = [(p, 0) for p in sorted((folder / "train").rglob("*")) if p.is_file()]
     images, labels, skipped = paper_data.read_images(items, 16)
     assert images.shape == (counts["train"], 16, 16, 3) and skipped == []
 

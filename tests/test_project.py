@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import tiny_notebook
+
 from eglib import nbclean, reproduce, results
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,7 +94,7 @@ def test_cleaner_strips_counts_and_run_metadata():
     (["--device", "tpu"], "Unknown device"),
     (["--only", "99"], "No notebook matches"),
     (["--notebook-dir", "/nonexistent"], "No notebook matches"),
-    (["--profile", "paper"], "PROFILE=mini"),
+    (["--profile", "paper"], "get_paper_data.py scenes"),
 ])
 def test_reproduce_refuses_bad_input_before_running(argv, message, tmp_path, capsys):
     assert reproduce.main([*argv, "--runs", str(tmp_path)]) == 2
@@ -133,20 +135,15 @@ def test_report_puts_the_headline_tables_on_one_page(tmp_path):
 
 def test_reproduce_runs_numbered_notebooks_with_papermill_into_a_run_folder(tmp_path, capsys):
     """End to end on a tiny generated notebook: parameters injected, metrics merged, report written."""
-    import nbformat
-
     folder = tmp_path / "nbs"
     folder.mkdir()
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    parameters = nbformat.v4.new_code_cell('PROFILE = "x"\nDEVICE = "x"\nSEED = -1')
-    parameters.metadata["tags"] = ["parameters"]
-    notebook.cells = [parameters, nbformat.v4.new_code_cell(
-        "from eglib import results\n"
-        "results.save_metrics('00_tiny', {'gate_accuracy': 0.5, 'discriminative_accuracy': 0.75, "
-        "'gate_accuracy_per_domain': {'a': 0.5}, 'discriminative_accuracy_per_domain': {'a': 0.75}, "
-        "'relatedness': {'new_tasks': ['a'], 'old_tasks': ['a'], 'values': [[1.0]]}, 'seed_seen': SEED, 'profile_seen': PROFILE})")]
-    nbformat.write(notebook, folder / "00_tiny.ipynb")
+    tiny_notebook(folder / "00_tiny.ipynb",
+                  "from eglib import results\n"
+                  "results.save_metrics('00_tiny', {'gate_accuracy': 0.5, 'discriminative_accuracy': 0.75, "
+                  "'gate_accuracy_per_domain': {'a': 0.5}, 'discriminative_accuracy_per_domain': {'a': 0.75}, "
+                  "'relatedness': {'new_tasks': ['a'], 'old_tasks': ['a'], 'values': [[1.0]]}, 'seed_seen': SEED, "
+                  "'profile_seen': PROFILE})",
+                  parameters='PROFILE = "x"\nDEVICE = "x"\nSEED = -1')
     runs = tmp_path / "runs"
     assert reproduce.main(["--runs", str(runs), "--notebook-dir", str(folder), "--seed", "3"]) == 0
     run = (runs / "latest").resolve()

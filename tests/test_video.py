@@ -101,10 +101,10 @@ def test_frame_folders_are_cut_into_clips_per_sequence(tmp_path):
         write_sequence(tmp_path / domain / "seq_a", 62)  # 10 clips (2 frames left over)
         write_sequence(tmp_path / domain / "seq_b", 30)  # 5 clips
     (tmp_path / "city" / "seq_a" / "notes.txt").write_text("not a frame")
-    domains = video.load_frame_folders(tmp_path, size=16)
+    domains = video.load_frame_folders(tmp_path, size=16, split_by="time")
     assert list(domains) == ["city", "highway"]
     city = domains["city"]
-    assert city.train.shape == (7 + 4, 6, 16, 16) and len(city.val) == 1 + 0 and len(city.test) == 2 + 1
+    assert city.train.shape == (7 + 4, 6, 16, 16) and len(city.val) == 1 + 1 and len(city.test) == 2 + 0
     first = np.asarray(Image.open(tmp_path / "city" / "seq_a" / "000000.png").convert("L").crop((5, 0, 35, 30))
                        .resize((16, 16), Image.BILINEAR))
     assert np.array_equal(city.train[0, 0], first)  # frames in name order, centre square, resized
@@ -136,3 +136,25 @@ def test_clip_gate_features_average_the_seen_frames(data_root):
     frames = np.repeat(clips[:, :3].reshape(-1, 32, 32)[..., None], 3, axis=-1)
     per_frame = features.extract_features(frames, layer="pooled", device="cpu").view(2, 3, -1)
     torch.testing.assert_close(feats, per_frame.mean(dim=1), rtol=1e-4, atol=1e-5)
+
+
+def test_frame_folders_hold_out_whole_sequences_in_the_listed_order(tmp_path):
+    for domain in ("highway", "city"):
+        for index in range(4):
+            write_sequence(tmp_path / domain / f"seq_{index}", 12)  # 2 clips each
+    (tmp_path / ".ipynb_checkpoints").mkdir()  # hidden folders are not domains
+    (tmp_path / "order.txt").write_text("highway\ncity\n")
+    domains = video.load_frame_folders(tmp_path, size=16)
+    assert list(domains) == ["highway", "city"]
+    highway = domains["highway"]
+    assert (len(highway.train), len(highway.val), len(highway.test)) == (4, 2, 2)
+    last = video._cut(video._read_sequence(tmp_path / "highway" / "seq_3", 16), 6)
+    assert np.array_equal(highway.test, last)  # the last sequence is the test set, whole
+    (tmp_path / "order.txt").write_text("city\n")
+    with pytest.raises(video.VideoDataError, match="make them agree"):
+        video.load_frame_folders(tmp_path, size=16)
+    (tmp_path / "order.txt").unlink()
+    (tmp_path / "city" / "seq_0" / "000003.png").write_bytes(b"not a png")
+    with pytest.raises(video.VideoDataError, match="cannot be read"):
+        video.load_frame_folders(tmp_path, size=16)
+

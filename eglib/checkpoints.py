@@ -1,0 +1,80 @@
+"""Checkpoints of trained models inside a run folder, so that an interrupted run resumes.
+
+``make reproduce RESUME=runs/<timestamp>`` reruns the notebooks into that run folder with
+``EGLIB_RESUME=1``. Notebook 05 then keeps its expert zoo (every learned task is already a verified
+checkpoint) and each baseline asks :func:`experts_checkpoint` for its trained experts, which are
+loaded from ``<run>/checkpoints/<name>.pt`` instead of being trained again when present and intact.
+Without ``EGLIB_RESUME`` every model is trained afresh and its checkpoint overwritten.
+
+A checkpoint holds tensors only (``torch.load(weights_only=True)``) and is checked against the
+sha256 in its sidecar ``<name>.json``, which also carries small JSON results (e.g. a forgetting
+matrix). Files are written atomically, the sidecar last, so a killed process leaves either the old
+checkpoint, none, or the new one -- never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from eglib import config
+from eglib.experts import Expert
+from eglib.storage import atomic_writer, file_sha256
+
+Experts = dict[str, Expert]
+
+
+def resume_enabled() -> bool:
+    """Whether this run resumes an earlier one (``EGLIB_RESUME=1``, set by ``make reproduce RESUME=...``)."""
+    return os.environ.get("EGLIB_RESUME", "") == "1"
+
+
+def checkpoint_dir() -> Path:
+    """``<run>/checkpoints`` (created when missing)."""
+    path = config.run_dir() / "checkpoints"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _load(name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    weights, sidecar = checkpoint_dir() / f"{name}.pt", checkpoint_dir() / f"{name}.json"
+    if not (weights.exists() and sidecar.exists()):
+        return None
+    meta = json.loads(sidecar.read_text())
+    if file_sha256(weights) != meta.get("sha256"):
+        return None  # a damaged checkpoint is retrained, never trusted
+    return torch.load(weights, map_location="cpu", weights_only=True), meta
+
+
+def _save(name: str, state: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
+    weights, sidecar = checkpoint_dir() / f"{name}.pt", checkpoint_dir() / f"{name}.json"
+    with atomic_writer(weights) as out:
+        torch.save(state, out)
+    with atomic_writer(sidecar, "w") as out:
+        json.dump({"sha256": file_sha256(weights), "extra": extra}, out)
+
+
+def experts_checkpoint(name: str, train: Callable[[], tuple[Experts, dict[str, Any]]], backbone: str,
+                       device: torch.device | str = "cpu") -> tuple[Experts, dict[str, Any], bool]:
+    """Trained experts ``{key: Expert}`` and JSON extras from ``train()``, or from the checkpoint.
+
+    Returns:
+        ``(experts, extra, resumed)``; ``resumed`` is true when nothing was trained.
+    """
+    from eglib.zoo import build_expert
+
+    stored = _load(name) if resume_enabled() else None
+    if stored is not None:
+        state, meta = stored
+        keys = meta["extra"]["_keys"]
+        models = {key: build_expert({k.split("/", 1)[1]: v for k, v in state.items() if k.split("/", 1)[0] == key},
+                                    backbone).to(device) for key in keys}
+        return models, {k: v for k, v in meta["extra"].items() if k != "_keys"}, True
+    models, extra = train()
+    state = {f"{key}/{k}": v.detach().cpu() for key, model in models.items() for k, v in model.state_dict().items()}
+    _save(name, state, {**extra, "_keys": list(models)})
+    return models, extra, False

@@ -1,0 +1,54 @@
+"""Checkpoints of a run's baselines, and `make reproduce RESUME=...` reusing a run folder."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import torch
+from conftest import tiny_notebook
+
+from eglib import checkpoints, experts, reproduce
+
+
+def test_checkpoint_is_reused_only_when_resuming_and_intact(tmp_path, monkeypatch):
+    monkeypatch.setenv("EGLIB_RUN_DIR", str(tmp_path))
+    monkeypatch.delenv("EGLIB_RESUME", raising=False)
+    base = experts.base_expert("mobilenet_v2")
+    calls = []
+
+    def train():
+        calls.append(1)
+        expert = copy.deepcopy(base)
+        expert.heads[experts.BASE_HEAD].bias.data += len(calls)
+        return {"a": expert}, {"matrix": {"x": {"y": 0.5}}}
+
+    first, extra, resumed = checkpoints.experts_checkpoint("joint", train, "mobilenet_v2")
+    assert not resumed and len(calls) == 1
+    monkeypatch.setenv("EGLIB_RESUME", "1")
+    again, extra_again, resumed = checkpoints.experts_checkpoint("joint", train, "mobilenet_v2")
+    assert resumed and len(calls) == 1 and extra_again == extra
+    torch.testing.assert_close(again["a"].heads[experts.BASE_HEAD].bias, first["a"].heads[experts.BASE_HEAD].bias)
+    (tmp_path / "checkpoints" / "joint.pt").write_bytes(b"damaged")
+    _, _, resumed = checkpoints.experts_checkpoint("joint", train, "mobilenet_v2")
+    assert not resumed and len(calls) == 2  # a damaged checkpoint is retrained, not trusted
+    monkeypatch.setenv("EGLIB_RESUME", "0")
+    checkpoints.experts_checkpoint("joint", train, "mobilenet_v2")
+    assert len(calls) == 3  # a fresh run always trains
+
+
+def test_reproduce_resume_reruns_into_the_same_run_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("EGLIB_RESUME", "0")
+    monkeypatch.setenv("EGLIB_RUN_DIR", str(tmp_path / "unused"))
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    tiny_notebook(folder / "00_tiny.ipynb", "import os\nfrom eglib import results\n"
+                  "results.save_metrics('00_tiny', {'resume_seen': os.environ.get('EGLIB_RESUME')})")
+    runs = tmp_path / "runs"
+    assert reproduce.main(["--runs", str(runs), "--notebook-dir", str(folder), "--only", "00"]) == 0
+    run = (runs / "latest").resolve()
+    assert json.loads((run / "metrics.json").read_text())["resume_seen"] is None
+    assert reproduce.main(["--notebook-dir", str(folder), "--only", "00", "--resume", str(run)]) == 0
+    assert json.loads((run / "metrics.json").read_text())["resume_seen"] == "1"
+    assert len(list(runs.iterdir())) == 2  # the run and `latest`: no new run folder
+    assert reproduce.main(["--notebook-dir", str(folder), "--resume", str(tmp_path / "nbs")]) == 2
