@@ -313,14 +313,15 @@ def read_images(items: list[tuple[Path, int]], size: int) -> tuple[np.ndarray, n
     Returns:
         ``(images, labels, skipped)``: the corrupt or unreadable files are listed, never fatal.
     """
-    images, labels, skipped = [], [], []
+    images = np.empty((len(items), size, size, 3), dtype=np.uint8)  # filled in place: no second copy
+    labels, skipped = [], []
     for path, label in items:
         try:
             with Image.open(path) as image:
-                images.append(np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR)))
+                images[len(labels)] = np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
             labels.append(label)
         except (UnidentifiedImageError, OSError, ValueError):
             skipped.append(path)
-    if not images:
+    if not labels:
         raise PaperDataError(f"None of the {len(items)} images could be read.")
-    return np.stack(images), np.asarray(labels, dtype=np.int64), skipped
+    return images[:len(labels)], np.asarray(labels, dtype=np.int64), skipped

@@ -42,12 +42,15 @@ class LifelongLearner:
     """Expert Gate over an :class:`ExpertZoo` folder.
 
     A new zoo needs ``reference_images`` (the base / ImageNet stand-in): they fix the gate's
-    standardisation statistics and train the base-task autoencoder. A zoo that exists is reopened
-    as it is, in this or any later process.
+    standardisation statistics and, with ``base_candidate=True``, train the base-task autoencoder
+    that makes the base model a relatedness candidate. With ``base_candidate=False`` (the paper
+    profile without ImageNet images: a stand-in must not pose as ImageNet) the base model is only
+    the first task's source, fine-tuned, and never a candidate. A zoo that exists is reopened as it
+    is, in this or any later process.
     """
 
     def __init__(self, zoo_path: Path, profile: str = "mini", reference_images: np.ndarray | None = None,
-                 device: str | torch.device = "auto", seed: int = 0) -> None:
+                 device: str | torch.device = "auto", seed: int = 0, base_candidate: bool = True) -> None:
         self.profile = config.get_profile(profile)
         self.device = config.resolve_device(device)
         self.seed = seed
@@ -59,9 +62,10 @@ class LifelongLearner:
             reference = self._gate_features(reference_images)
             standardizer = FeatureStandardizer.fit(reference)
             self.zoo.set_standardizer(standardizer)
-            base_autoencoder = train_autoencoder(reference, standardizer=standardizer, seed=seed,
-                                                 device=self.device, **self.profile.autoencoder_options())
-            self.zoo.set_base_autoencoder(base_autoencoder)
+            if base_candidate:
+                base_autoencoder = train_autoencoder(reference, standardizer=standardizer, seed=seed,
+                                                     device=self.device, **self.profile.autoencoder_options())
+                self.zoo.set_base_autoencoder(base_autoencoder)
 
     # -- features (never through the on-disk cache: a learned task's data must not persist) --
     def _gate_features(self, images: np.ndarray) -> torch.Tensor:
@@ -99,9 +103,14 @@ class LifelongLearner:
         new_autoencoder = train_autoencoder(train_gate, standardizer=standardizer, seed=self.seed + 1 + index,
                                             device=self.device, **options)                       # step 1
         er_k = new_autoencoder.mean_error(val_gate)                                               # step 2
-        candidates = {BASE: self.zoo.base_autoencoder(), **{t: self.zoo.autoencoder(t) for t in self.zoo.task_names}}
+        candidates = {t: self.zoo.autoencoder(t) for t in self.zoo.task_names}
+        if self.zoo.manifest.get("base_autoencoder") is not None:
+            candidates = {BASE: self.zoo.base_autoencoder(), **candidates}
         rel = {old: relatedness.relatedness_from_errors(er_k, ae.mean_error(val_gate)) for old, ae in candidates.items()}
-        source, source_rel, method = relatedness.choose_source(rel, self.profile.relatedness_threshold)  # step 3
+        if rel:                                                                                   # step 3
+            source, _, method = relatedness.choose_source(rel, self.profile.relatedness_threshold)
+        else:  # the first task when the base model is no candidate: fine-tune the base model
+            source, method = BASE, "finetune"
         source_expert = experts.base_expert(self.profile.backbone) if source == BASE else self.zoo.expert(source)
         inputs, labels = self._expert_inputs(train[0]), torch.as_tensor(np.asarray(train[1]), dtype=torch.long)
         train_options = {"epochs": self.profile.expert_epochs, "lr": self.profile.expert_lr,

@@ -171,3 +171,12 @@ def test_killed_add_task_leaves_a_loadable_zoo_and_can_be_redone(tmp_path, one_t
     assert again.zoo.task_names == ["digits", "shapes"]
     again.zoo.expert("shapes")
     assert not list(zoo.glob(".*staging"))
+
+
+def test_without_a_base_candidate_the_base_model_is_only_the_first_source(tmp_path, tasks):
+    learner = LifelongLearner(tmp_path / "zoo", reference_images=tasks["base"], device="cpu", base_candidate=False)
+    assert learner.zoo.manifest["base_autoencoder"] is None
+    first = learner.add_task("digits", tasks["train"]["digits"], tasks["val"]["digits"])
+    assert (first["source"], first["method"], first["relatedness"]) == ("base", "finetune", {})
+    second = learner.add_task("shapes", tasks["train"]["shapes"], tasks["val"]["shapes"])
+    assert set(second["relatedness"]) == {"digits"} and second["source"] == "digits"
