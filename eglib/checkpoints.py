@@ -3,7 +3,9 @@
 ``make reproduce RESUME=runs/<timestamp>`` reruns the notebooks into that run folder with
 ``EGLIB_RESUME=1``. Notebook 05 then keeps its expert zoo (every learned task is already a verified
 checkpoint) and each baseline asks :func:`experts_checkpoint` for its trained experts, which are
-loaded from ``<run>/checkpoints/<name>.pt`` instead of being trained again when present and intact.
+loaded from ``<run>/checkpoints/<name>.pt`` instead of being trained again when present and intact;
+06 does the same for its video networks (:func:`models_checkpoint`) and 04 keeps each finished
+pair's accuracies (:func:`json_checkpoint`).
 Without ``EGLIB_RESUME`` every model is trained afresh and its checkpoint overwritten.
 
 A checkpoint holds tensors only (``torch.load(weights_only=True)``) and is checked against the
@@ -58,23 +60,46 @@ def _save(name: str, state: dict[str, torch.Tensor], extra: dict[str, Any]) -> N
         json.dump({"sha256": file_sha256(weights), "extra": extra}, out)
 
 
-def experts_checkpoint(name: str, train: Callable[[], tuple[Experts, dict[str, Any]]], backbone: str,
-                       device: torch.device | str = "cpu") -> tuple[Experts, dict[str, Any], bool]:
-    """Trained experts ``{key: Expert}`` and JSON extras from ``train()``, or from the checkpoint.
+def models_checkpoint(name: str, train: Callable[[], tuple[dict[str, torch.nn.Module], dict[str, Any]]],
+                      build: Callable[[dict[str, torch.Tensor]], torch.nn.Module],
+                      device: torch.device | str = "cpu") -> tuple[dict[str, torch.nn.Module], dict[str, Any], bool]:
+    """Trained models ``{key: module}`` and JSON extras from ``train()``, or from the checkpoint.
+
+    Args:
+        build: rebuilds one module from its state dict (tensors only; nothing is unpickled).
 
     Returns:
-        ``(experts, extra, resumed)``; ``resumed`` is true when nothing was trained.
+        ``(models, extra, resumed)``; ``resumed`` is true when nothing was trained.
     """
-    from eglib.zoo import build_expert
-
     stored = _load(name) if resume_enabled() else None
     if stored is not None:
         state, meta = stored
-        keys = meta["extra"]["_keys"]
-        models = {key: build_expert({k.split("/", 1)[1]: v for k, v in state.items() if k.split("/", 1)[0] == key},
-                                    backbone).to(device) for key in keys}
+        models = {key: build({k.split("/", 1)[1]: v for k, v in state.items() if k.split("/", 1)[0] == key}).to(device)
+                  for key in meta["extra"]["_keys"]}
         return models, {k: v for k, v in meta["extra"].items() if k != "_keys"}, True
     models, extra = train()
     state = {f"{key}/{k}": v.detach().cpu() for key, model in models.items() for k, v in model.state_dict().items()}
     _save(name, state, {**extra, "_keys": list(models)})
     return models, extra, False
+
+
+def experts_checkpoint(name: str, train: Callable[[], tuple[Experts, dict[str, Any]]], backbone: str,
+                       device: torch.device | str = "cpu") -> tuple[Experts, dict[str, Any], bool]:
+    """:func:`models_checkpoint` for :class:`~eglib.experts.Expert` models of ``backbone``."""
+    from eglib.zoo import build_expert
+
+    return models_checkpoint(name, train, lambda state: build_expert(state, backbone), device)
+
+
+def json_checkpoint(name: str, compute: Callable[[], Any]) -> Any:
+    """A JSON-able result of ``compute()`` (e.g. one row of accuracies), or its stored copy when resuming."""
+    path = checkpoint_dir() / f"{name}.result.json"
+    if resume_enabled() and path.exists():
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            pass  # damaged: computed again
+    value = compute()
+    with atomic_writer(path, "w") as out:
+        json.dump(value, out)
+    return value

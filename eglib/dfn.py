@@ -81,6 +81,13 @@ class DynamicFilterNetwork(nn.Module):
         return torch.stack(predicted, dim=1)
 
 
+def from_state_dict(state: dict[str, torch.Tensor], **model_options) -> DynamicFilterNetwork:
+    """Rebuild a network from its state dict (e.g. a checkpoint), in eval mode."""
+    model = DynamicFilterNetwork(**model_options)
+    model.load_state_dict(state)
+    return model.eval()
+
+
 def as_float_clips(clips: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 clips ``[N, T, H, W]`` -> float ``[N, T, H, W]`` in ``[0, 1]`` on ``device``."""
     return torch.from_numpy(check_clips(clips)).to(device).float().div_(255)

@@ -8,7 +8,7 @@ import json
 import torch
 from conftest import tiny_notebook
 
-from eglib import checkpoints, experts, reproduce
+from eglib import checkpoints, dfn, experts, reproduce
 
 
 def test_checkpoint_is_reused_only_when_resuming_and_intact(tmp_path, monkeypatch):
@@ -52,3 +52,21 @@ def test_reproduce_resume_reruns_into_the_same_run_folder(tmp_path, monkeypatch)
     assert json.loads((run / "metrics.json").read_text())["resume_seen"] == "1"
     assert len(list(runs.iterdir())) == 2  # the run and `latest`: no new run folder
     assert reproduce.main(["--notebook-dir", str(folder), "--resume", str(tmp_path / "nbs")]) == 2
+
+
+def test_json_checkpoint_and_generic_models(tmp_path, monkeypatch):
+    from eglib.dfn import DynamicFilterNetwork
+
+    monkeypatch.setenv("EGLIB_RUN_DIR", str(tmp_path))
+    monkeypatch.setenv("EGLIB_RESUME", "1")
+    calls = []
+    assert checkpoints.json_checkpoint("row", lambda: calls.append(1) or {"FT": 0.5}) == {"FT": 0.5}
+    assert checkpoints.json_checkpoint("row", lambda: calls.append(1) or {"FT": 0.9}) == {"FT": 0.5}
+    assert len(calls) == 1
+    torch.manual_seed(0)
+    net = DynamicFilterNetwork()
+    models, _, resumed = checkpoints.models_checkpoint("dfn", lambda: ({"a": net}, {}), dfn.from_state_dict)
+    again, _, resumed_again = checkpoints.models_checkpoint("dfn", lambda: ({"a": DynamicFilterNetwork()}, {}),
+                                                            dfn.from_state_dict)
+    assert not resumed and resumed_again
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in again["a"].state_dict().items())
