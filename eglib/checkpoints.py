@@ -25,7 +25,7 @@ import torch
 
 from eglib import config
 from eglib.experts import Expert
-from eglib.storage import atomic_writer, file_sha256
+from eglib.storage import atomic_writer, file_sha256, save_tensors
 
 Experts = dict[str, Expert]
 
@@ -53,11 +53,9 @@ def _load(name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
 
 
 def _save(name: str, state: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
-    weights, sidecar = checkpoint_dir() / f"{name}.pt", checkpoint_dir() / f"{name}.json"
-    with atomic_writer(weights) as out:
-        torch.save(state, out)
-    with atomic_writer(sidecar, "w") as out:
-        json.dump({"sha256": file_sha256(weights), "extra": extra}, out)
+    record = save_tensors(state, checkpoint_dir() / f"{name}.pt")
+    with atomic_writer(checkpoint_dir() / f"{name}.json", "w") as out:
+        json.dump({"sha256": record["sha256"], "extra": extra}, out)
 
 
 def models_checkpoint(name: str, train: Callable[[], tuple[dict[str, torch.nn.Module], dict[str, Any]]],

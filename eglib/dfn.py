@@ -142,23 +142,22 @@ def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, e
 
 
 @torch.no_grad()
+def _predicted(model: DynamicFilterNetwork, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """The 3 predicted frames ``[N, 3, H, W]`` (in ``[0, 1]``) of float clips ``x [N, T, H, W]``."""
+    return torch.cat([model(x[i:i + batch_size, :INPUT_FRAMES]) for i in range(0, len(x), batch_size)]).clamp(0, 1)
+
+
 def predict_clips(model: DynamicFilterNetwork, clips: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """The 3 predicted frames of every clip, uint8 ``[N, 3, H, W]`` (0..255)."""
-    device = next(model.parameters()).device
-    x = as_float_clips(clips, device)
-    out = [model(x[i:i + batch_size, :INPUT_FRAMES]) for i in range(0, len(x), batch_size)]
-    return (torch.cat(out).clamp(0, 1) * 255).round().byte().cpu().numpy()
+    x = as_float_clips(clips, next(model.parameters()).device)
+    return (_predicted(model, x, batch_size) * 255).round().byte().cpu().numpy()
 
 
-@torch.no_grad()
 def prediction_l1(model: DynamicFilterNetwork, clips: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Per-clip mean absolute error ``[N]`` of the 3 predicted frames, on the 0..255 scale."""
-    device = next(model.parameters()).device
-    x = as_float_clips(clips, device)
-    seen, target = INPUT_FRAMES, INPUT_FRAMES + PREDICTED_FRAMES
-    errors = [(model(x[i:i + batch_size, :seen]).clamp(0, 1) - x[i:i + batch_size, seen:target]).abs().mean(dim=(1, 2, 3))
-              for i in range(0, len(x), batch_size)]
-    return (torch.cat(errors) * 255).cpu().numpy()
+    x = as_float_clips(clips, next(model.parameters()).device)
+    target = x[:, INPUT_FRAMES:INPUT_FRAMES + PREDICTED_FRAMES]
+    return ((_predicted(model, x, batch_size) - target).abs().mean(dim=(1, 2, 3)) * 255).cpu().numpy()
 
 
 def copy_last_frame_l1(clips: np.ndarray) -> np.ndarray:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from eglib.storage import file_digest
+
 MANIFEST = Path(__file__).with_name("paper_datasets.json")
 
 
@@ -72,17 +74,6 @@ def load_manifest(path: Path = MANIFEST) -> dict[str, DatasetEntry]:
             for name, entry in raw["datasets"].items()}
 
 
-def file_hash(path: Path, algorithm: str) -> str:
-    """Hex digest of ``path`` with ``algorithm`` (``md5`` or ``sha256``), read in 1 MiB blocks."""
-    import hashlib
-
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(path: Path, file: RemoteFile) -> None:
     """Check a present file's size and checksum against the manifest.
 
@@ -93,7 +84,7 @@ def verify(path: Path, file: RemoteFile) -> None:
         raise DownloadError(f"{path} has {path.stat().st_size} bytes, the official {file.name} has {file.size}: "
                             f"it is incomplete or another file. Move it away and fetch it again from {file.page or file.url}.")
     parts = file.hash_parts()
-    if parts is not None and file_hash(path, parts[0]) != parts[1]:
+    if parts is not None and file_digest(path, parts[0]) != parts[1]:
         raise DownloadError(f"{path} does not match the {parts[0]} of {file.name} ({file.hash_source}). Move it away "
                             f"and fetch it again from {file.page or file.url}.")
 
@@ -146,7 +137,7 @@ def fetch(file: RemoteFile, folder: Path, accept_unverified: bool = False) -> Pa
                             f"{file.name} by hand from {file.page or file.url} and put it at {target}.") from error
     verify(target, file)
     if file.hash is None:
-        print(f"{file.name}: unverified download, sha256 {file_hash(target, 'sha256')} (record it in the manifest)")
+        print(f"{file.name}: unverified download, sha256 {file_digest(target)} (record it in the manifest)")
     return target
 
 

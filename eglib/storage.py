@@ -10,13 +10,27 @@ from pathlib import Path
 from typing import IO, Iterator
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file with ``algorithm`` (``sha256``, ``md5``, ...), read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file."""
+    return file_digest(path, "sha256")
+
+
+def save_tensors(state: dict, path: Path) -> dict:
+    """Write a dict of tensors atomically with ``torch.save``; return ``{"file", "bytes", "sha256"}``."""
+    import torch
+
+    with atomic_writer(path) as out:
+        torch.save(state, out)
+    return {"file": path.name, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 @contextmanager

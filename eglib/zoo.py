@@ -30,7 +30,7 @@ from eglib.autoencoder import TaskAutoencoder
 from eglib.experts import Expert
 from eglib.gate import ExpertGate
 from eglib.preprocessing import FeatureStandardizer
-from eglib.storage import atomic_writer, file_sha256
+from eglib.storage import atomic_writer, file_sha256, save_tensors
 
 ZOO_FORMAT = 1
 TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -38,12 +38,6 @@ TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 class ZooError(RuntimeError):
     """The zoo folder is inconsistent, tampered with, or of another profile; the message names the fix."""
-
-
-def _save_tensors(state: dict[str, torch.Tensor], path: Path) -> dict[str, Any]:
-    with atomic_writer(path) as out:
-        torch.save(state, out)
-    return {"file": path.name, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def build_expert(state: dict[str, torch.Tensor], backbone: str) -> Expert:
@@ -161,7 +155,7 @@ class ExpertZoo:
                                "would no longer be comparable. Use a new zoo folder.")
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        self.manifest["standardizer"] = _save_tensors(standardizer.state_dict(), self.path / "standardizer.pt")
+        self.manifest["standardizer"] = save_tensors(standardizer.state_dict(), self.path / "standardizer.pt")
         self._write_manifest()
 
     def set_base_autoencoder(self, autoencoder: TaskAutoencoder) -> None:
@@ -170,7 +164,7 @@ class ExpertZoo:
             raise ZooError("This zoo already has a base-task autoencoder.")
         if not autoencoder.standardizer.same_as(self.standardizer()):
             raise ZooError("The base autoencoder was trained with other statistics than the zoo's.")
-        self.manifest["base_autoencoder"] = _save_tensors(autoencoder.state_dict(), self.path / "base_autoencoder.pt")
+        self.manifest["base_autoencoder"] = save_tensors(autoencoder.state_dict(), self.path / "base_autoencoder.pt")
         self._write_manifest()
 
     def add_task(self, name: str, autoencoder: TaskAutoencoder, expert: Expert, info: dict[str, Any]) -> None:
@@ -191,8 +185,8 @@ class ExpertZoo:
         shutil.rmtree(staging, ignore_errors=True)  # leftovers of an interrupted add
         staging.mkdir(parents=True)
         entry = {"name": name, **info,
-                 "autoencoder": _save_tensors(autoencoder.state_dict(), staging / "autoencoder.pt"),
-                 "expert": _save_tensors({k: v.cpu() for k, v in expert.state_dict().items()}, staging / "expert.pt")}
+                 "autoencoder": save_tensors(autoencoder.state_dict(), staging / "autoencoder.pt"),
+                 "expert": save_tensors({k: v.cpu() for k, v in expert.state_dict().items()}, staging / "expert.pt")}
         target = self.path / name
         shutil.rmtree(target, ignore_errors=True)  # files of an add that never reached the manifest
         staging.replace(target)
