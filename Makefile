@@ -1,7 +1,8 @@
 # Expert Gate notebooks: the two commands of README.md.
 #   make reproduce   run the notebooks with papermill into runs/<timestamp>/ (PROFILE, DEVICE, SEED;
 #                    RESUME=runs/<timestamp> completes an interrupted run from its checkpoints)
-#   make test        unit tests + nbval over the committed notebooks
+#   make test        unit tests + nbval over the committed notebooks + the rehearsal (below) on CPU
+#   make rehearse    the paper profile's notebooks on generated data (untrained AlexNet; no claims)
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -10,7 +11,7 @@ PROFILE ?= mini
 DEVICE  ?= cpu
 SEED    ?= 0
 
-.PHONY: venv reproduce test unit nbval data notebooks clean-notebooks check-clean benchmark
+.PHONY: venv reproduce rehearse test unit nbval data notebooks clean-notebooks check-clean benchmark
 
 venv: $(STAMP)
 
@@ -29,11 +30,20 @@ data: $(STAMP)
 reproduce: $(STAMP)
 	$(PY) -m eglib.reproduce --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) $(if $(RESUME),--resume $(RESUME))
 
+# The paper profile's notebooks end to end on generated data with an untrained AlexNet (README,
+# "The paper profile, and its rehearsal"): checks that the paper code path runs, not results.
+REHEARSAL_RUNS ?= runs/rehearsal
+rehearse: $(STAMP)
+	$(PY) -m eglib.reproduce --profile rehearsal --device $(DEVICE) --seed $(SEED) --runs $(REHEARSAL_RUNS)
+
 test: $(STAMP)
 	$(PY) data_scripts/make_mini.py
 	$(PY) -m eglib.nbclean --check notebooks/*.ipynb
 	$(PY) -m pytest -q tests
 	$(PY) -m pytest -q --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
+	rm -rf runs/rehearsal-test
+	$(MAKE) --no-print-directory rehearse DEVICE=cpu SEED=0 REHEARSAL_RUNS=runs/rehearsal-test
+	rm -rf runs/rehearsal-test/*/checkpoints runs/rehearsal-test/*/zoo  # ~5 GB of untrained AlexNets
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests

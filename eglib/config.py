@@ -3,7 +3,9 @@
 A *profile* names a benchmark and the backbone that turns its images into gate features.
 ``mini`` is the embedded, CPU-sized benchmark (introduced in ``00_data_and_features``);
 ``paper`` is the paper's AlexNet set-up on the paper's datasets (AlexNet weights must be
-present on the user's machine).
+present on the user's machine); ``rehearsal`` runs the paper profile's code path end to end on
+generated images in the paper datasets' real layouts, with an untrained AlexNet and tiny epoch
+counts: it proves the notebooks run, and its numbers measure nothing.
 
 Folders come from environment variables so that papermill, nbval and users can redirect them:
 
@@ -27,7 +29,7 @@ class Profile:
     """One named configuration of benchmark + gate features.
 
     Attributes:
-        name: profile name (``mini`` or ``paper``).
+        name: profile name (``mini``, ``paper`` or ``rehearsal``).
         backbone: key of :data:`eglib.backbones.BACKBONES` used for gate features.
         layer: feature layer of that backbone (``"conv"`` spatial map or ``"pooled"`` vector).
         image_size: side of the stored square RGB images of the benchmark, in pixels.
@@ -44,6 +46,10 @@ class Profile:
         gate_temperature: softmax temperature of the gate. The paper's ``t = 2`` goes with its
             43,264-value features; L2 errors grow like ``sqrt(D)``, so the mini profile scales it
             to its 1,280 values: ``2 * sqrt(1280 / 43264) = 0.34`` (see ``02_gate``).
+        paper_tasks: the benchmark is the paper's tasks (prepared datasets, or generated ones in
+            the rehearsal) rather than the mini domains.
+        rehearsal: the data are generated and the backbone untrained: notebooks check that every
+            step runs and has the right shapes, never accuracy claims.
     """
 
     name: str
@@ -61,6 +67,8 @@ class Profile:
     expert_lr: float = 1e-3
     lwf_warmup_epochs: int = 3
     expert_flip: bool = False
+    paper_tasks: bool = False
+    rehearsal: bool = False
 
     def autoencoder_options(self) -> dict:
         """Keyword arguments of :func:`eglib.autoencoder.train_autoencoder` for this profile."""
@@ -73,7 +81,11 @@ PROFILES: dict[str, Profile] = {
     "mini": Profile(name="mini", backbone="mobilenet_v2", layer="pooled", image_size=64, ae_epochs=25,
                     gate_temperature=0.34),
     "paper": Profile(name="paper", backbone="alexnet", layer="conv", image_size=227, ae_epochs=100,
-                     ae_init="sparse", ae_weight_decay=5e-4, expert_flip=True),
+                     ae_init="sparse", ae_weight_decay=5e-4, expert_flip=True, paper_tasks=True),
+    # the paper profile's code path at CPU-sized epoch counts, on generated data (eglib.rehearsal)
+    "rehearsal": Profile(name="rehearsal", backbone="alexnet_untrained", layer="conv", image_size=227, ae_epochs=2,
+                         ae_init="sparse", ae_weight_decay=5e-4, expert_epochs=1, lwf_warmup_epochs=1,
+                         expert_flip=True, paper_tasks=True, rehearsal=True),
 }
 
 

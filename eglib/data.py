@@ -175,24 +175,26 @@ def load_mini(root: Path | None = None, build: bool = True, seed: int = 0) -> Be
     return Benchmark(domains=domains, base=base, root=folder, meta=manifest)
 
 
-def check_profile_ready(profile: str) -> None:
+def check_profile_ready(profile: str, tasks: tuple[str, ...] | None = None) -> None:
     """Raise :class:`DataError` (before any work starts) when a profile's data cannot be had.
 
-    ``mini`` is always ready (it is built on demand). ``paper`` needs the six prepared datasets
-    (``data_scripts/get_paper_data.py``), AlexNet's ImageNet weights, and, when
-    ``EGLIB_IMAGENET_DIR`` is set, a folder that looks like ImageNet.
+    ``mini`` and ``rehearsal`` are always ready (their data are generated on demand). ``paper``
+    needs the prepared datasets ``tasks`` (default: the six of Tables 1 and 2; notebook 04 also
+    needs SVHN, letters and MNIST) from ``data_scripts/get_paper_data.py``, AlexNet's ImageNet
+    weights, and, when ``EGLIB_IMAGENET_DIR`` is set, a folder that looks like ImageNet.
     """
-    if config.get_profile(profile).name == "mini":
+    settings = config.get_profile(profile)
+    if not settings.paper_tasks or settings.rehearsal:
         return
     from eglib import backbones, paper_benchmark, paper_data
 
-    missing = paper_benchmark.missing_tasks()
+    missing = paper_benchmark.missing_tasks(tasks or paper_benchmark.PAPER_TASKS)
     if missing:
         raise DataError(f"Profile {profile!r} needs the paper's datasets; not prepared yet: {missing}. Run "
                         f"`.venv/bin/python data_scripts/get_paper_data.py {' '.join(missing)}` on a machine with "
                         "network access (README, 'Paper datasets').")
     try:
-        backbones.find_weights(backbones.get_backbone_spec(config.get_profile(profile).backbone), download=False)
+        backbones.find_weights(backbones.get_backbone_spec(settings.backbone), download=False)
     except backbones.WeightsError as error:
         raise DataError(str(error)) from error
     folder = paper_benchmark.imagenet_dir()
@@ -203,11 +205,24 @@ def check_profile_ready(profile: str) -> None:
             raise DataError(str(error)) from error
 
 
-def load_benchmark(profile: str = "mini", root: Path | None = None) -> Benchmark:
-    """Load the benchmark of a profile: the embedded mini one, or the prepared paper datasets."""
-    check_profile_ready(profile)
-    if config.get_profile(profile).name == "mini":
-        return load_mini(root)
-    from eglib import paper_benchmark
+def load_benchmark(profile: str = "mini", tasks: tuple[str, ...] | None = None) -> Benchmark:
+    """Load the benchmark of a profile: the embedded mini one, the prepared paper datasets, or the
+    rehearsal's generated ones (built on first use, about a minute).
 
-    return paper_benchmark.load_paper(root=root)
+    Args:
+        tasks: paper-task profiles only: which datasets, in arrival order (default: the six of
+            Tables 1 and 2, :data:`eglib.paper_benchmark.PAPER_TASKS`).
+    """
+    check_profile_ready(profile, tasks)
+    settings = config.get_profile(profile)
+    if not settings.paper_tasks:
+        if tasks is not None:
+            raise ValueError(f"Profile {profile!r} has the fixed mini domains; `tasks` is for the paper profiles.")
+        return load_mini()
+    from eglib import paper_benchmark, rehearsal
+
+    tasks = tuple(tasks or paper_benchmark.PAPER_TASKS)
+    if settings.rehearsal:
+        root = rehearsal.ensure_built()
+        return paper_benchmark.load_paper(tasks, root=root, imagenet=root / "imagenet")
+    return paper_benchmark.load_paper(tasks)

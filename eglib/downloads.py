@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import socket
 import tarfile
+import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,8 +91,13 @@ def verify(path: Path, file: RemoteFile) -> None:
 
 
 def host_reachable(url: str, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to ``url``'s host opens within ``timeout`` seconds."""
+    """Whether a TCP connection to ``url``'s host opens within ``timeout`` seconds; behind a proxy
+    (``HTTPS_PROXY`` / ``HTTP_PROXY``, unless ``NO_PROXY`` exempts the host) the proxy is the
+    host that must answer, since downloads go through it."""
     parsed = urlparse(url)
+    proxy = urllib.request.getproxies().get(parsed.scheme)
+    if proxy and not urllib.request.proxy_bypass(parsed.hostname or ""):
+        parsed = urlparse(proxy if "://" in proxy else f"http://{proxy}")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         with socket.create_connection((parsed.hostname, port), timeout=timeout):

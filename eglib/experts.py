@@ -80,8 +80,11 @@ def base_expert(backbone: str = "mobilenet_v2", allow_random: bool = False) -> E
 
 
 def as_split_maps(flat: torch.Tensor, backbone: str = "mobilenet_v2") -> torch.Tensor:
-    """Flattened split activations ``[N, C*h*w]`` (``layer="split"`` features) -> ``[N, C, h, w]``."""
+    """Flattened split activations ``[N, C*h*w]`` (``layer="split"`` features) -> ``[N, C, h, w]``;
+    maps that already have that shape pass unchanged."""
     shape = backbones.get_backbone_spec(backbone).split_shape
+    if shape is not None and flat.ndim == 4 and tuple(flat.shape[1:]) == tuple(shape):
+        return flat
     if shape is None or flat.ndim != 2 or flat.shape[1] != shape[0] * shape[1] * shape[2]:
         raise ValueError(f"Expected split activations [N, {shape and shape[0] * shape[1] * shape[2]}] of "
                          f"{backbone}; got {tuple(flat.shape)}. Extract them with layer='split'.")
@@ -122,7 +125,7 @@ def _batches(count: int, batch_size: int, generator: torch.Generator) -> list[to
     return [order[start:start + batch_size] for start in range(0, count, batch_size)]
 
 
-def _flip_half(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def flip_half(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Mirror a random half of the images ``[n, 3, H, W]`` left-right (training augmentation)."""
     mask = (torch.rand(len(x), generator=generator) < 0.5).to(x.device)
     return torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
@@ -154,7 +157,7 @@ def finetune(source: Expert, task: str, activations: torch.Tensor, labels: torch
         expert.train()
         total = 0.0
         for batch in _batches(len(x), batch_size, generator):
-            xb = _flip_half(x[batch], generator) if flip else x[batch]
+            xb = flip_half(x[batch], generator) if flip else x[batch]
             loss = F.cross_entropy(expert(xb, task), y[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -203,7 +206,7 @@ def learn_without_forgetting(source: Expert, task: str, activations: torch.Tenso
         expert.train()
         for batch in _batches(len(x), batch_size, generator):
             with torch.no_grad():
-                shared = expert.features(_flip_half(x[batch], generator) if flip else x[batch])
+                shared = expert.features(flip_half(x[batch], generator) if flip else x[batch])
             loss = F.cross_entropy(expert.heads[task](shared), y[batch])
             warmup.zero_grad(set_to_none=True)
             loss.backward()
@@ -214,10 +217,11 @@ def learn_without_forgetting(source: Expert, task: str, activations: torch.Tenso
         expert.train()
         task_total, distill_total = 0.0, 0.0
         for batch in _batches(len(x), batch_size, generator):
-            xb = _flip_half(x[batch], generator) if flip else x[batch]
+            xb = flip_half(x[batch], generator) if flip else x[batch]
             if flip:
                 with torch.no_grad():
-                    targets = {head: teacher(xb, head) for head in old_heads}
+                    shared_teacher = teacher.features(xb)  # once per batch, shared by the old heads
+                    targets = {head: teacher.heads[head](shared_teacher) for head in old_heads}
             else:
                 targets = {head: soft_targets[head][batch] for head in old_heads}
             shared = expert.features(xb)
@@ -236,8 +240,17 @@ def learn_without_forgetting(source: Expert, task: str, activations: torch.Tenso
 
 
 @torch.no_grad()
+def logits(expert: Expert, head: str, activations: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Logits ``[N, classes]`` of ``head`` on ``activations [N, C, h, w]``, on the expert's device,
+    computed ``batch_size`` samples at a time (a whole test set of 227 px images at once would
+    hold every AlexNet activation in memory)."""
+    device = next(expert.parameters()).device
+    return torch.cat([expert(activations[start:start + batch_size].to(device), head)
+                      for start in range(0, len(activations), batch_size)])
+
+
+@torch.no_grad()
 def accuracy(expert: Expert, head: str, activations: torch.Tensor, labels: torch.Tensor) -> float:
     """Share of ``labels [N]`` that head ``head`` predicts from ``activations [N, C, h, w]``."""
     expert.eval()
-    device = next(expert.parameters()).device
-    return float((expert(activations.to(device), head).argmax(1).cpu() == labels.cpu()).float().mean())
+    return float((logits(expert, head, activations).argmax(1).cpu() == labels.cpu()).float().mean())

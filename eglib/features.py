@@ -4,8 +4,11 @@
 
 * ``"conv"``   -- the backbone's spatial feature map, flattened (the paper's choice);
 * ``"pooled"`` -- that map averaged over space, ``[N, C]``;
-* ``"split"``  -- the activations where a mini expert begins (MobileNetV2 block 16,
-  ``160 x 3 x 3``), flattened: the cached input of expert training (issue 3).
+* ``"split"``  -- the activations where an expert begins, flattened: the cached input of expert
+  training. Mini: MobileNetV2 block 16, ``160 x 3 x 3`` floats. Paper: the expert is the whole
+  AlexNet, so its input is the resized image itself, kept as **uint8** ``3 x 227 x 227`` (a
+  quarter of the memory of floats; the expert normalises it, see
+  :class:`eglib.backbones.NormalizeImages`).
 
 :func:`cached_features` does the same through a cache under ``<data_root>/cache/features``
 whose key covers backbone, layer, input size, the weights' checksum and the images' bytes, so a
@@ -74,8 +77,11 @@ def as_uint8_batch(images: ImageBatch) -> list[np.ndarray] | np.ndarray:
 
 def _to_input(batch: list[np.ndarray] | np.ndarray, size: int, device: torch.device) -> torch.Tensor:
     """uint8 images -> normalised float ``[n, 3, size, size]`` on ``device``."""
-    mean = torch.tensor(backbones.IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(backbones.IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    return backbones.normalize_images(_resized(batch, size, device))
+
+
+def _resized(batch: list[np.ndarray] | np.ndarray, size: int, device: torch.device) -> torch.Tensor:
+    """uint8 images ``[H, W, 3]`` -> float ``[n, 3, size, size]`` in 0..1 on ``device``."""
     tensors = [torch.from_numpy(np.array(a, copy=True)).to(device) for a in batch]
     same_size = all(t.shape == tensors[0].shape for t in tensors)
     if same_size:
@@ -84,7 +90,7 @@ def _to_input(batch: list[np.ndarray] | np.ndarray, size: int, device: torch.dev
     else:
         x = torch.cat([F.interpolate(t.permute(2, 0, 1)[None].float().div_(255), size=(size, size),
                                      mode="bilinear", antialias=True, align_corners=False) for t in tensors])
-    return (x - mean) / std
+    return x
 
 
 @torch.no_grad()
@@ -102,7 +108,7 @@ def extract_features(images: ImageBatch, backbone: str = "mobilenet_v2", layer: 
         batch_size: images per forward pass.
 
     Returns:
-        float32 ``[N, D]`` on ``device``.
+        float32 ``[N, D]`` on ``device`` (uint8 for ``"split"`` of a whole-network expert).
     """
     spec = backbones.get_backbone_spec(backbone)
     _check_layer(layer)
@@ -114,6 +120,10 @@ def extract_features(images: ImageBatch, backbone: str = "mobilenet_v2", layer: 
     net = trunk.trunk[:spec.expert_split] if layer == "split" else trunk
     outputs = []
     for start in range(0, len(batch), batch_size):
+        if layer == "split" and spec.expert_split == 0:  # the expert's input is the image: kept as uint8
+            resized = _resized(batch[start:start + batch_size], spec.input_size, device)
+            outputs.append(resized.mul_(255).round_().to(torch.uint8).flatten(1))
+            continue
         maps = net(_to_input(batch[start:start + batch_size], spec.input_size, device))
         outputs.append(maps.mean(dim=(2, 3)) if layer == "pooled" else maps.flatten(1))
     return torch.cat(outputs)
@@ -138,7 +148,8 @@ def cache_key(images: np.ndarray, backbone: str, layer: str, device: torch.devic
     spec = backbones.get_backbone_spec(backbone)
     digest = hashlib.sha256()
     _, weights_digest = _trunk(backbone, "cpu")
-    digest.update(f"{backbone}|{layer}|{spec.conv_layers}|{spec.input_size}|{weights_digest}|"
+    images_u8 = "|u8" if layer == "split" and spec.expert_split == 0 else ""  # whole-network experts' uint8 input
+    digest.update(f"{backbone}|{layer}{images_u8}|{spec.conv_layers}|{spec.input_size}|{weights_digest}|"
                   f"v{FEATURE_CODE_VERSION}|{torch.__version__}|{device.type}|".encode())
     digest.update(f"{images.shape}|{images.dtype}|".encode())
     digest.update(np.ascontiguousarray(images).tobytes())
@@ -178,11 +189,18 @@ def benchmark_features(benchmark, backbone: str = "mobilenet_v2", layer: str = "
 
     Returns:
         ``({domain: {"train"|"val"|"test": [N, D]}}, base [N_base, D])``. The pooled layer is
-        derived from the cached conv map, so both layers cost one extraction.
+        derived from the cached conv map, so both layers cost one extraction. For ``"split"`` of
+        a whole-network expert (paper profiles) whose images are stored at the input size, the
+        images themselves come back as uint8 ``[N, 3, S, S]``, without a copy on the CPU.
     """
     _check_layer(layer)
+    spec = backbones.get_backbone_spec(backbone)
 
     def get(images: np.ndarray) -> torch.Tensor:
+        if layer == "split" and spec.expert_split == 0 and images.shape[1:3] == (spec.input_size,) * 2:
+            # a whole-network expert's input is the image itself: a [N, 3, S, S] view of the
+            # benchmark's own array (no copy, nothing cached) on the CPU, a uint8 copy on a GPU
+            return torch.from_numpy(images).permute(0, 3, 1, 2).to(config.resolve_device(device))
         if layer == "split":
             return cached_features(images, backbone=backbone, layer="split", device=device)
         conv = cached_features(images, backbone=backbone, layer="conv", device=device)

@@ -80,11 +80,12 @@ def _hold_out(items: list[tuple[Path, int]], fraction: float, seed: int) -> tupl
 
 
 def load_paper(tasks: tuple[str, ...] = PAPER_TASKS, root: Path | None = None, size: int = 227,
-               val_fraction: float = 0.1, seed: int = 0) -> data.Benchmark:
+               val_fraction: float = 0.1, seed: int = 0, imagenet: Path | None = None) -> data.Benchmark:
     """Load the prepared paper datasets as a :class:`eglib.data.Benchmark` of ``size`` px images.
 
-    ``meta`` records the image counts, the skipped (corrupt) files per task and split, and where
-    the base images come from (``"imagenet"`` or ``"mini stand-in"``).
+    ``imagenet`` is the folder of base-task images (default: ``EGLIB_IMAGENET_DIR``). ``meta``
+    records the image counts, the skipped (corrupt) files per task and split, and where the base
+    images come from (``"imagenet"`` or ``"mini stand-in"``).
     """
     domains, meta = {}, {"skipped": {}, "counts": {}}
     for name in tasks:
@@ -100,15 +101,16 @@ def load_paper(tasks: tuple[str, ...] = PAPER_TASKS, root: Path | None = None, s
         domains[name] = data.Domain(name=name, classes=prepared.classes, **splits)
         meta["skipped"][name] = skipped
         meta["counts"][name] = {split: len(s) for split, s in splits.items()}
-    base, base_meta = base_images(size=size, seed=seed)
+    base, base_meta = base_images(size=size, seed=seed, folder=imagenet)
     meta.update(base_meta)
     return data.Benchmark(domains=domains, base=base, root=root or paper_data.paper_root(), meta=meta)
 
 
-def base_images(size: int = 227, seed: int = 0) -> tuple[np.ndarray, dict]:
-    """The base task's images and where they come from: a seeded sample of ``EGLIB_IMAGENET_DIR``
-    (``{"base_source": "imagenet", "base_skipped": n}``), else the embedded mini base set."""
-    folder = imagenet_dir()
+def base_images(size: int = 227, seed: int = 0, folder: Path | None = None) -> tuple[np.ndarray, dict]:
+    """The base task's images and where they come from: a seeded sample of ``folder`` (default
+    ``EGLIB_IMAGENET_DIR``; ``{"base_source": "imagenet", "base_skipped": n}``), else the embedded
+    mini base set (``{"base_source": "mini stand-in"}``)."""
+    folder = folder or imagenet_dir()
     if folder is not None:
         images, skipped = imagenet_images(folder, size=size, seed=seed)
         return images, {"base_source": "imagenet", "base_skipped": skipped}

@@ -297,13 +297,15 @@ def load_prepared(name: str, root: Path | None = None) -> PreparedDataset:
         raise PaperDataError(f"{folder}/classes.txt lists {len(classes)} classes, {entry.title} has {entry.classes}.")
     splits = {}
     for split in SPLITS:
-        found = sorted(p.name for p in (folder / split).iterdir() if p.is_dir())
+        # hidden folders (.ipynb_checkpoints, .DS_Store-style debris) are not classes
+        found = sorted(p.name for p in (folder / split).iterdir() if p.is_dir() and not p.name.startswith("."))
         missing, extra = sorted(set(classes) - set(found)), sorted(set(found) - set(classes))
         if missing or extra:
             raise PaperDataError(f"{folder / split}: missing class folders {missing[:5]}, extra {extra[:5]}. "
                                  f"Prepare it again with `python data_scripts/get_paper_data.py {name}`.")
         splits[split] = [(path, label) for label, cls in enumerate(classes)
-                         for path in sorted((folder / split / cls).iterdir()) if path.is_file()]
+                         for path in sorted((folder / split / cls).iterdir())
+                         if path.is_file() and not path.name.startswith(".")]
     return PreparedDataset(name, classes, splits["train"], splits["test"])
 
 

@@ -126,18 +126,27 @@ class LifelongLearner:
         self.zoo.add_task(name, new_autoencoder, expert, info)                                    # step 4
         return self.zoo.task(name)
 
+    def _known_tasks(self, tasks: list[str] | None) -> list[str]:
+        known = self.zoo.task_names
+        if not known:
+            raise ValueError("The learner has no task yet; call add_task first.")
+        unknown = [name for name in tasks or [] if name not in known]
+        if unknown:
+            raise ValueError(f"No expert for {unknown}; the zoo holds {known}.")
+        return list(tasks or known)
+
     @torch.no_grad()
-    def predict(self, images: np.ndarray, threshold: float | None = None) -> Prediction:
+    def predict(self, images: np.ndarray, threshold: float | None = None, tasks: list[str] | None = None) -> Prediction:
         """Route every image on its own, then run only the experts that received images.
 
         With ``threshold`` (the paper's multi-expert option, 0.1) every expert whose gate
         probability exceeds it answers; the sample takes the answer that maximises
         ``p_task(x) * max softmax of that expert`` (the gate's belief times the expert's).
+        ``tasks`` restricts the gate to those tasks: the system as it stood when they were the
+        only ones learned (e.g. the first three, for the paper's Table 1).
         """
-        tasks = self.zoo.task_names
-        if not tasks:
-            raise ValueError("The learner has no task yet; call add_task first.")
-        gate = self.zoo.gate(temperature=self.profile.gate_temperature)
+        tasks = self._known_tasks(tasks)
+        gate = self.zoo.gate(temperature=self.profile.gate_temperature, tasks=tasks)
         probabilities = gate.probabilities(self._gate_features(images)).cpu()        # [N, K]
         chosen = gate.route_probabilities(probabilities, threshold)                  # [N] or [N, K]
         active = chosen if chosen.ndim == 2 else torch.nn.functional.one_hot(chosen, len(tasks)).bool()
@@ -148,20 +157,23 @@ class LifelongLearner:
             rows = active[:, index].nonzero().flatten()
             if len(rows):
                 expert = self.zoo.expert(task).to(self.device)
-                best = torch.softmax(expert(inputs[rows.to(inputs.device)], task), dim=1).max(dim=1)
+                best = torch.softmax(experts.logits(expert, task, inputs[rows.to(inputs.device)]), dim=1).max(dim=1)
                 score[rows, index] = probabilities[rows, index] * best.values.cpu()
                 answer[rows, index] = best.indices.cpu()
         task_index = score.argmax(dim=1)
         return Prediction(tasks=tasks, task_index=task_index, labels=answer[torch.arange(len(images)), task_index])
 
-    def evaluate(self, test_sets: dict[str, LabelledImages], threshold: float | None = None) -> dict:
-        """Per-task and mean accuracy of Expert Gate (a misrouted sample is wrong) and of the gate."""
-        unknown = [name for name in test_sets if name not in self.zoo.task_names]
-        if unknown:
-            raise ValueError(f"No expert for {unknown}; the zoo holds {self.zoo.task_names}.")
+    def evaluate(self, test_sets: dict[str, LabelledImages], threshold: float | None = None,
+                 tasks: list[str] | None = None) -> dict:
+        """Per-task and mean accuracy of Expert Gate (a misrouted sample is wrong) and of the gate,
+        routing among ``tasks`` (default: every learned task; each test set's task must be one)."""
+        tasks = self._known_tasks(tasks)
+        outside = [name for name in test_sets if name not in tasks]
+        if outside:
+            raise ValueError(f"No expert for {outside} among the tasks routed to, {tasks}.")
         per_task, gate_per_task = {}, {}
         for name, (images, labels) in test_sets.items():
-            prediction = self.predict(images, threshold=threshold)
+            prediction = self.predict(images, threshold=threshold, tasks=tasks)
             own = prediction.tasks.index(name)
             routed_right = prediction.task_index == own
             correct = routed_right & (prediction.labels == torch.as_tensor(np.asarray(labels), dtype=torch.long))

@@ -19,6 +19,11 @@ def to_markdown(frame: pd.DataFrame | pd.Series, index: bool = True) -> str:
     return "\n".join(lines)
 
 
+def _frame(payload: dict[str, Any]) -> pd.DataFrame:
+    """A table saved by :func:`eglib.results.save_metrics` (``rows``, ``columns``, ``values``) as a DataFrame."""
+    return pd.DataFrame(payload["values"], index=payload["rows"], columns=payload["columns"])
+
+
 def _percent_table(rows: dict[str, dict[str, float]]) -> str:
     frame = pd.DataFrame(rows).T
     frame["avg"] = frame.mean(axis=1)
@@ -52,13 +57,11 @@ def _paper_section(metrics: dict[str, Any]) -> list[str]:
     from eglib import paper_numbers
 
     lines = ["## Beside the paper (ours / paper (ours − paper), %)", ""]
+    if "table1" in metrics:
+        lines += ["Table 1 (Scenes → Birds → Flowers; the first three tasks of the same run):", "",
+                  beside_paper(_frame(metrics["table1"]).T.to_dict(), paper_numbers.TABLE1), ""]
     if "method_table" in metrics:
-        table = metrics["method_table"]
-        ours = pd.DataFrame(table["values"], index=table["rows"], columns=table["columns"]).T.to_dict()
-        lines += ["Table 1 (Scenes → Birds → Flowers). Our run learns every task of the profile, while the paper's "
-                  "Table 1 stops after Flowers: the single-model rows are therefore not like for like.", "",
-                  beside_paper(ours, paper_numbers.TABLE1), "",
-                  "Table 2 (six tasks):", "", beside_paper(ours, paper_numbers.TABLE2), ""]
+        lines += ["Table 2 (six tasks):", "", beside_paper(_frame(metrics["method_table"]).T.to_dict(), paper_numbers.TABLE2), ""]
     if "gate_accuracy_per_domain" in metrics:
         ours = {"discriminative classifier (all data)": metrics["discriminative_accuracy_per_domain"],
                 "Expert Gate (no stored data)": metrics["gate_accuracy_per_domain"]}
@@ -73,6 +76,18 @@ def _paper_section(metrics: dict[str, Any]) -> list[str]:
                               "paper": round(100 * theirs, 1), "ours − paper": round(100 * (mine - theirs), 1)})
         if pairs:
             lines += ["Relatedness (Figure 3 and section 4):", "", to_markdown(pd.DataFrame(pairs), index=False), ""]
+    if "lwf_vs_ft_pairs" in metrics:
+        rows = []
+        for row in metrics["lwf_vs_ft_pairs"]:
+            key = (row["source"], row["new"])
+            if key in paper_numbers.FIGURE6_LWF:
+                rel = row["relatedness"]  # None (NaN saved) for pairs from ImageNet without ImageNet images
+                rows.append({"source → new": f"{key[0]} → {key[1]}", "Rel": "–" if rel is None else round(rel, 3),
+                             "LwF": f"{100 * row['LwF']:.1f} / {paper_numbers.FIGURE6_LWF[key]}",
+                             "only new task (FT)": f"{100 * row['FT']:.1f} / {paper_numbers.FIGURE6_ALONE[key[1]]}"})
+        if rows:
+            lines += ["Figure 6 (LwF from the source against fine-tuning ImageNet's AlexNet on the new task alone):", "",
+                      to_markdown(pd.DataFrame(rows), index=False), ""]
     return lines
 
 
@@ -87,6 +102,13 @@ def build_report(run: Path, metrics: dict[str, Any]) -> str:
     lines = [f"# Expert Gate suite — run {run.name}", "",
              f"Profile `{parameters.get('PROFILE')}`, device `{parameters.get('DEVICE')}`, seed {parameters.get('SEED')}. "
              "Numbers are test accuracies unless said otherwise; the executed notebooks are in `notebooks/`.", ""]
+    if parameters.get("failed_notebooks"):
+        lines += ["## Failed notebooks", "", "These stopped at the cell named (an error, or a claim whose check did not "
+                  "hold); the sections below hold only what was saved before it. The executed copies are in `notebooks/`.",
+                  ""] + [f"- `{name}`: {reason}" for name, reason in parameters["failed_notebooks"].items()] + [""]
+    if parameters.get("PROFILE") == "rehearsal":
+        lines += ["> **REHEARSAL.** Generated images and an untrained AlexNet: this run shows that the paper "
+                  "profile's code path runs end to end. Its numbers measure nothing about Expert Gate.", ""]
     if "gate_accuracy_per_domain" in metrics:
         lines += ["## Task recognition (Table 3 analogue)", "",
                   _percent_table({"discriminative classifier (all data)": metrics["discriminative_accuracy_per_domain"],
@@ -104,8 +126,7 @@ def build_report(run: Path, metrics: dict[str, Any]) -> str:
                   f"of the pairs; the best threshold on these pairs is {metrics['lwf_best_threshold']:.2f}.", "",
                   "![lwf](figures/04_lwf_vs_ft.png)", ""]
     if "method_table" in metrics:
-        table = metrics["method_table"]
-        frame = pd.DataFrame(table["values"], index=table["rows"], columns=table["columns"])
+        frame = _frame(metrics["method_table"])
         lines += ["## Expert Gate against the baselines (Tables 1–2 analogue)", "", to_markdown((100 * frame).round(1)), "",
                   "Paper, six tasks: joint 66.5, most confident 48.7, Expert Gate 67.3. Three tasks: joint 68.9, "
                   "oracle FT 68.5, oracle LwF 68.7, single FT 58.2, single LwF 66.1, Expert Gate 68.6.", "",
@@ -120,7 +141,7 @@ def build_report(run: Path, metrics: dict[str, Any]) -> str:
                   f"The gate routed {metrics['video_gate_accuracy']:.1%} of the test clips to their own domain's expert. "
                   "Paper (avg over Highway, Residential, City): single FT 31.1, joint 23.8, Expert Gate 23.4.", "",
                   "![predictions](figures/06_predictions.png)", "", "![forgetting](figures/06_sequential_forgetting.png)", ""]
-    if parameters.get("PROFILE") == "paper":
+    if parameters.get("PROFILE") in ("paper", "rehearsal"):
         lines += _paper_section(metrics)
     if parameters.get("settings"):
         lines += _settings_section(parameters["settings"])

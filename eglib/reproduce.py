@@ -56,6 +56,15 @@ def new_run_dir(runs: Path) -> Path:
     return run
 
 
+def paper_tasks_needed(selected: list[Path]) -> tuple[str, ...]:
+    """The paper datasets the selected notebooks read: the six tasks, and for notebook 04 (the
+    paper's Figure 6) also SVHN, letters and MNIST."""
+    from eglib import paper_benchmark
+
+    extra = paper_benchmark.RELATEDNESS_TASKS if any(p.name.startswith("04") for p in selected) else ()
+    return paper_benchmark.PAPER_TASKS + extra
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default=os.environ.get("PROFILE", "mini"))
@@ -71,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         config.get_profile(args.profile)
         config.resolve_device(args.device)
         selected = notebooks(args.only, args.notebook_dir)
-        data.check_profile_ready(args.profile)
+        data.check_profile_ready(args.profile, paper_tasks_needed(selected))
     except (ValueError, data.DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -92,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["EGLIB_RUN_DIR"] = str(run)
     parameters = {"PROFILE": args.profile, "DEVICE": args.device, "SEED": args.seed}
     print(f"Expert Gate suite: profile={args.profile} device={args.device} seed={args.seed} -> {run}", flush=True)
-    timings = {}
+    timings, failed = {}, {}
     for index, notebook in enumerate(selected, 1):
         print(f"[{index}/{len(selected)}] {notebook.stem} ...", end=" ", flush=True)
         start = time.perf_counter()
@@ -101,18 +110,25 @@ def main(argv: list[str] | None = None) -> int:
                 str(notebook), str(run / "notebooks" / notebook.name), parameters=parameters,
                 kernel_name="python3", cwd=str(args.notebook_dir), progress_bar=False, log_output=False)
         except papermill.PapermillExecutionError as error:
+            # the notebooks are independent: the others still run, and the report lists the failure
+            failed[notebook.stem] = f"cell {error.exec_count}: {error.ename}: {error.evalue}"
             print("FAILED", flush=True)
-            print(f"{notebook.name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}\n"
+            print(f"{notebook.name} failed in {failed[notebook.stem]}\n"
                   f"See the executed copy: {run / 'notebooks' / notebook.name}", file=sys.stderr)
-            return 1
+            continue
         timings[notebook.stem] = round(time.perf_counter() - start, 1)
         print(f"done in {timings[notebook.stem]:.0f} s", flush=True)
     merged = results.merge_metrics(run)
-    merged["run"] = {**parameters, "notebook_seconds": timings, "settings": dataclasses.asdict(config.get_profile(args.profile)),
+    merged["run"] = {**parameters, "notebook_seconds": timings, "failed_notebooks": failed,
+                     "settings": dataclasses.asdict(config.get_profile(args.profile)),
                      "finished": dt.datetime.now().isoformat(timespec="seconds")}
     results.write_json_atomic(run / "metrics.json", merged)
     with results.atomic_writer(run / "report.md", "w") as out:
         out.write(report.build_report(run, merged))
+    if failed:
+        print(f"error: {len(failed)} notebook(s) failed: {', '.join(failed)}; the report lists them: {run / 'report.md'}",
+              file=sys.stderr)
+        return 1
     required = REQUIRED_KEYS + tuple(key for p in selected for key in NOTEBOOK_KEYS.get(p.name[:2], ()))
     missing = [key for key in required if key not in merged] if not args.only else []
     if missing:

@@ -115,11 +115,12 @@ class ExpertZoo:
             raise ZooError(f"The zoo at {self.path} has no base-task autoencoder.")
         return TaskAutoencoder.from_state_dict(self._load(record["file"], record))
 
-    def gate(self, temperature: float = 2.0) -> ExpertGate:
-        """An :class:`ExpertGate` over every stored task (autoencoders share the zoo's statistics)."""
+    def gate(self, temperature: float = 2.0, tasks: list[str] | None = None) -> ExpertGate:
+        """An :class:`ExpertGate` over every stored task, or over ``tasks`` only (autoencoders share
+        the zoo's statistics)."""
         standardizer = self.standardizer()
         gate = ExpertGate(temperature=temperature)
-        for name in self.task_names:
+        for name in tasks or self.task_names:
             autoencoder = self.autoencoder(name)
             autoencoder.standardizer = standardizer
             gate.add(name, autoencoder)

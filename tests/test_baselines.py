@@ -67,3 +67,20 @@ def test_most_confident_and_routed_accuracy_by_hand():
 def test_unknown_method_is_refused(two_tasks, base):
     with pytest.raises(ValueError, match="Unknown method"):
         baselines.oracle_experts(two_tasks[0], base, "distill")
+
+
+def test_flip_augmentation_reaches_joint_and_sequential_training(two_tasks, base):
+    train, test = two_tasks
+    plain = baselines.joint_training(train, base, epochs=1, device="cpu")
+    again = baselines.joint_training(train, base, epochs=1, device="cpu")
+    flipped = baselines.joint_training(train, base, epochs=1, flip=True, device="cpu")
+    head = "shapes"
+    assert torch.equal(plain.heads[head].weight, again.heads[head].weight)  # seeded
+    assert not torch.equal(plain.heads[head].weight, flipped.heads[head].weight)
+    oracle = baselines.oracle_experts({head: train[head]}, base, "finetune", epochs=1, flip=True, device="cpu")
+    single, matrix = baselines.sequential_model({head: train[head]}, {head: test[head]}, base, "finetune", epochs=1,
+                                                flip=True, device="cpu")
+    assert torch.equal(oracle[head].heads[head].weight, single.heads[head].weight)  # the same flipped run
+    unflipped = baselines.oracle_experts({head: train[head]}, base, "finetune", epochs=1, device="cpu")
+    assert not torch.equal(oracle[head].heads[head].weight, unflipped[head].heads[head].weight)
+    assert matrix.shape == (1, 1)

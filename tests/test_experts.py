@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -113,7 +114,7 @@ def test_paper_expert_is_the_whole_alexnet_with_every_layer_trained():
 def test_flip_augmentation_mirrors_half_and_lwf_distils_on_the_mirrored_images():
     generator = torch.Generator().manual_seed(0)
     x = torch.arange(2 * 3 * 2 * 4, dtype=torch.float32).view(2, 3, 2, 4).repeat(50, 1, 1, 1)
-    flipped = experts._flip_half(x, torch.Generator().manual_seed(1))
+    flipped = experts.flip_half(x, torch.Generator().manual_seed(1))
     mirrored = (flipped == x.flip(-1)).flatten(1).all(1)
     assert 30 < int(mirrored.sum()) < 70 and ((flipped == x).flatten(1).all(1) | mirrored).all()
     source = experts.base_expert("alexnet", allow_random=True)
@@ -125,3 +126,22 @@ def test_flip_augmentation_mirrors_half_and_lwf_distils_on_the_mirrored_images()
                                                          flip=True, **options)
     assert log.distillation[0] > 0
     assert not torch.equal(plain.heads["new"].weight, mirrored_run.heads["new"].weight)
+
+
+def test_paper_expert_input_is_the_uint8_image_normalised_by_the_expert():
+    images = np.random.default_rng(0).integers(0, 256, (2, 227, 227, 3), dtype=np.uint8)
+    flat = features.extract_features(images, "alexnet_untrained", layer="split", device="cpu")
+    assert flat.dtype == torch.uint8 and flat.shape == (2, 3 * 227 * 227)  # a quarter of float32's memory
+    x = experts.as_split_maps(flat, "alexnet_untrained")
+    assert torch.equal(x.permute(0, 2, 3, 1), torch.from_numpy(images))  # at the input size: the pixels as they are
+    expert = experts.base_expert("alexnet_untrained")
+    normalised = backbones.normalize_images(x.float() / 255)
+    with torch.no_grad():
+        assert torch.allclose(expert(x, experts.BASE_HEAD), expert(normalised, experts.BASE_HEAD), atol=1e-4)
+    # the benchmark's own images serve as the cached expert input: a view, no copy
+    split = data.Split(images, np.array([0, 1]))
+    bench = data.Benchmark(domains={"t": data.Domain(name="t", classes=["a", "b"], train=split, val=split, test=split)},
+                           base=images, root=None, meta={})
+    per_task, _ = features.benchmark_features(bench, "alexnet_untrained", layer="split", device="cpu")
+    assert per_task["t"]["train"].data_ptr() == images.__array_interface__["data"][0]
+    assert torch.equal(experts.as_split_maps(per_task["t"]["train"], "alexnet_untrained"), x)

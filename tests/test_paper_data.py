@@ -197,6 +197,9 @@ def test_loading_checks_classes_and_skips_corrupt_images(tmp_path, monkeypatch):
     dataset.train[0][0].write_bytes(b"not a jpeg")
     images, labels, skipped = paper_data.read_images(dataset.train, 8)
     assert len(images) == 3 and skipped == [dataset.train[0][0]]
+    (tmp_path / "out" / "scenes" / "test" / ".ipynb_checkpoints").mkdir()  # hidden: neither a class nor an image
+    (tmp_path / "out" / "scenes" / "train" / "bakery" / ".DS_Store").write_bytes(b"\0")
+    assert len(paper_data.load_prepared("scenes", tmp_path / "out").train) == 4
     (tmp_path / "out" / "scenes" / "test" / "extra_class").mkdir()
     with pytest.raises(paper_data.PaperDataError, match=r"extra \['extra_class'\]"):
         paper_data.load_prepared("scenes", tmp_path / "out")
@@ -236,6 +239,21 @@ def test_host_reachable_fails_fast_without_network():
     start = time.perf_counter()
     downloads.host_reachable("http://10.255.255.1/x", timeout=0.5)  # unroutable: no answer
     assert time.perf_counter() - start < 2
+
+
+def test_behind_a_proxy_the_proxy_is_the_host_that_must_answer(monkeypatch):
+    import socket
+
+    for name in ("NO_PROXY", "no_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+        assert downloads.host_reachable("https://unreachable.invalid/file.tgz", timeout=1.0)  # the proxy answers
+    # the same proxy, closed now: offline, although the download's own host is not even looked up
+    assert not downloads.host_reachable("https://unreachable.invalid/file.tgz", timeout=1.0)
 
 
 def tar_with(path, members) -> None:

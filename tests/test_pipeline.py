@@ -45,6 +45,13 @@ def test_two_tasks_learned_routed_and_scored(tmp_path, tasks):
     assert learner.evaluate(tasks["test"], threshold=0.999) == result
     everyone = learner.evaluate(tasks["test"], threshold=0.0)  # every expert answers, p * confidence decides
     assert 0.0 < everyone["expert_gate_accuracy"] <= 1.0
+    # the system as it stood after the first task: one autoencoder, every sample goes to it
+    first_only = learner.evaluate({"digits": tasks["test"]["digits"]}, tasks=["digits"])
+    assert first_only["gate_accuracy"] == 1.0 and first_only["expert_gate_accuracy"] >= result["per_task"]["digits"]
+    with pytest.raises(ValueError, match="No expert for \\['shapes'\\] among"):
+        learner.evaluate(tasks["test"], tasks=["digits"])
+    with pytest.raises(ValueError, match="No expert for \\['cars'\\]"):
+        learner.predict(tasks["test"]["digits"][0], tasks=["cars"])
 
 
 def cache_listing() -> set:

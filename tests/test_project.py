@@ -161,13 +161,43 @@ def test_paper_report_puts_each_cell_beside_the_paper(tmp_path):
     metrics = {
         "run": {"PROFILE": "paper", "settings": {"expert_lr": 0.001, "expert_epochs": 10}},
         "method_table": {"rows": ["Expert Gate"], "columns": ["scenes", "birds", "avg"], "values": [[0.6, 0.55, 0.575]]},
+        "table1": {"rows": ["Expert Gate", "single FT model, after birds"], "columns": ["scenes", "birds", "avg"],
+                   "values": [[0.63, 0.58, 0.605], [0.5, 0.6, 0.55]]},
         "gate_accuracy_per_domain": {"scenes": 0.95}, "discriminative_accuracy_per_domain": {"scenes": 0.97},
         "relatedness": {"new_tasks": ["scenes"], "old_tasks": ["scenes", "base"], "values": [[1.0, 0.9]]},
+        "lwf_vs_ft_pairs": [{"source": "svhn", "new": "letters", "relatedness": 0.9, "FT": 0.85, "LwF": 0.88,
+                             "final distillation": 0.1, "gain": 0.03},
+                            {"source": "base", "new": "letters", "relatedness": None, "FT": 0.85, "LwF": 0.86,
+                             "final distillation": 0.1, "gain": 0.01}],
+        "lwf_rule_right_at_085": 1.0, "lwf_best_threshold": 0.85,
     }
     text = build_report(tmp_path, metrics)
-    assert "| Expert Gate | 60.0 / 63.5 (-3.5) | 55.0 / 57.6 (-2.6) | – |" in text  # Table 1
+    assert "| Expert Gate | 63.0 / 63.5 (-0.5) | 58.0 / 57.6 (+0.4) | – |" in text  # Table 1
+    assert "| single FT model, after birds | 50.0 / 50.3 (-0.3) | 60.0 / 57.3 (+2.7) |" in text
+    assert "| Expert Gate | 60.0 / 60.4 (-0.4) | 55.0 / 57.0 (-2.0) | – |" in text  # Table 2
     assert "| Expert Gate (no stored data) | 95.0 / 94.6 (+0.4) |" in text  # Table 3
     assert "| base → scenes | 90.0 | 92.4 | -2.4 |" in text
+    assert "| svhn → letters | 0.9 | 88.0 / 88.5 | 85.0 / 86.6 |" in text  # Figure 6
+    assert "| base → letters | – | 86.0 / 86.2 | 85.0 / 86.6 |" in text  # no ImageNet images: Rel unknown
     assert "| expert_lr | 0.001 |" in text
+    assert "REHEARSAL" not in text
     assert "Beside the paper" not in build_report(tmp_path, {**metrics, "run": {"PROFILE": "mini"}})
+    assert "measure nothing" in build_report(tmp_path, {**metrics, "run": {"PROFILE": "rehearsal"}})
 
+
+
+def test_a_failing_notebook_does_not_stop_the_others_and_is_reported(tmp_path, capsys):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    parameters = 'PROFILE = "x"\nDEVICE = "x"\nSEED = -1'
+    tiny_notebook(folder / "00_fails.ipynb", "assert 1 + 1 == 3, 'a claim that does not hold'", parameters=parameters)
+    tiny_notebook(folder / "01_runs.ipynb", "from eglib import results\nresults.save_metrics('01_runs', {'x': 1})",
+                  parameters=parameters)
+    runs = tmp_path / "runs"
+    assert reproduce.main(["--runs", str(runs), "--notebook-dir", str(folder)]) == 1
+    run = (runs / "latest").resolve()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["x"] == 1 and list(metrics["run"]["failed_notebooks"]) == ["00_fails"]
+    text = (run / "report.md").read_text()
+    assert "## Failed notebooks" in text and "a claim that does not hold" in text
+    assert "1 notebook(s) failed: 00_fails" in capsys.readouterr().err

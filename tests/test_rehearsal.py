@@ -1,0 +1,92 @@
+"""The rehearsal profile: the paper datasets generated in their real layouts, prepared by the real
+preparers, and an untrained AlexNet that is explicit, seeded and never taken for the real one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from eglib import backbones, config, data, downloads, paper_benchmark, paper_data, rehearsal
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return rehearsal.build(tmp_path_factory.mktemp("rehearsal"))
+
+
+def test_every_dataset_is_generated_with_its_full_class_count_and_prepared(built):
+    manifest = downloads.load_manifest()
+    assert set(rehearsal.WRITERS) == set(manifest)
+    for name, entry in manifest.items():
+        prepared = paper_data.load_prepared(name, built)  # checks classes.txt against the manifest
+        assert len(prepared.classes) == entry.classes
+        train_labels = {label for _, label in prepared.train}
+        assert train_labels == set(range(entry.classes)), name  # every class has training images
+        assert len(prepared.test) == entry.classes * rehearsal.PER_CLASS["test"], name
+    # crops follow the boxes: cars are padded by (4, 8) px and aircraft carry a 20 px banner around the box
+    from PIL import Image
+    for name in ("cars", "aircraft", "actions"):
+        crop = next((built / name / "train").rglob("*.jpg"))
+        assert Image.open(crop).size == (rehearsal.IMAGE_SIDE, rehearsal.IMAGE_SIDE), name
+    assert len(paper_benchmark.imagenet_files(built / "imagenet")) == rehearsal.IMAGENET_IMAGES
+
+
+def test_the_rehearsal_benchmark_is_the_paper_tasks_with_an_imagenet_base(built, monkeypatch):
+    monkeypatch.setattr(rehearsal, "rehearsal_root", lambda: built)
+    bench = data.load_benchmark("rehearsal")
+    assert bench.names == list(paper_benchmark.PAPER_TASKS)
+    assert bench.meta["base_source"] == "imagenet" and bench.base.shape == (rehearsal.IMAGENET_IMAGES, 227, 227, 3)
+    scenes = bench.domains["scenes"]
+    assert scenes.train.images.shape[1:] == (227, 227, 3)
+    assert len(scenes.train) == len(scenes.val) == len(scenes.test) == 67  # one of two training images held out
+    study = data.load_benchmark("rehearsal", tasks=("svhn", "letters"))
+    assert study.names == ["svhn", "letters"] and len(study.domains["letters"].classes) == 52
+    with pytest.raises(ValueError, match="tasks"):
+        data.load_benchmark("mini", tasks=("svhn",))
+
+
+def test_an_interrupted_build_is_rebuilt(tmp_path):
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "ready.json").write_text("{not json")
+    assert rehearsal.ensure_built(root) == root
+    assert paper_data.load_prepared("mnist", root).classes == [str(d) for d in range(10)]
+
+
+def test_generated_images_differ_by_task_and_class_and_repeat_by_seed():
+    a = rehearsal.generated_image(0, 1, 0)
+    assert a.dtype == np.uint8 and a.shape == (rehearsal.IMAGE_SIDE, rehearsal.IMAGE_SIDE, 3)
+    assert np.array_equal(a, rehearsal.generated_image(0, 1, 0))
+    assert not np.array_equal(a, rehearsal.generated_image(1, 1, 0))
+    assert not np.array_equal(a, rehearsal.generated_image(0, 2, 0))
+
+
+def test_the_untrained_backbone_is_explicit_seeded_and_only_in_the_rehearsal():
+    spec = backbones.get_backbone_spec("alexnet_untrained")
+    first, digest = backbones.load_pretrained_model("alexnet_untrained")
+    second, _ = backbones.load_pretrained_model("alexnet_untrained")
+    assert digest == "untrained-seed0"
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name  # the same numbers every time, whatever the global RNG did
+    with pytest.raises(backbones.WeightsError, match="no weights file"):
+        backbones.find_weights(spec)
+    assert "UNTRAINED" in backbones.describe_weights(spec)
+    assert config.get_profile("rehearsal").backbone == "alexnet_untrained"
+    assert all(p.backbone != "alexnet_untrained" for p in config.PROFILES.values() if not p.rehearsal)
+    data.check_profile_ready("rehearsal")  # needs neither downloads nor weights
+
+
+def test_the_paper_profile_still_refuses_to_run_without_its_data(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    from eglib import reproduce
+
+    monkeypatch.setenv("EGLIB_DATA", str(tmp_path))
+    with pytest.raises(data.DataError, match="get_paper_data.py scenes birds"):
+        data.check_profile_ready("paper")
+    # notebook 04 (Figure 6) also needs the relatedness study's datasets: refused before anything runs
+    assert reproduce.paper_tasks_needed([Path("05_x.ipynb")]) == paper_benchmark.PAPER_TASKS
+    assert reproduce.main(["--profile", "paper", "--only", "04", "--runs", str(tmp_path / "runs")]) == 2
+    assert "actions', 'svhn', 'letters', 'mnist']" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
