@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="an earlier run folder to complete: its checkpoints and expert zoo are reused")
     parser.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.runs = args.runs.resolve()  # the notebooks run in notebooks/: a relative folder would land there
     try:
         config.get_profile(args.profile)
         config.resolve_device(args.device)

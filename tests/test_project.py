@@ -186,7 +186,7 @@ def test_paper_report_puts_each_cell_beside_the_paper(tmp_path):
 
 
 
-def test_a_failing_notebook_does_not_stop_the_others_and_is_reported(tmp_path, capsys):
+def test_a_failing_notebook_does_not_stop_the_others_and_is_reported(tmp_path, capsys, monkeypatch):
     folder = tmp_path / "nbs"
     folder.mkdir()
     parameters = 'PROFILE = "x"\nDEVICE = "x"\nSEED = -1'
@@ -194,7 +194,8 @@ def test_a_failing_notebook_does_not_stop_the_others_and_is_reported(tmp_path, c
     tiny_notebook(folder / "01_runs.ipynb", "from eglib import results\nresults.save_metrics('01_runs', {'x': 1})",
                   parameters=parameters)
     runs = tmp_path / "runs"
-    assert reproduce.main(["--runs", str(runs), "--notebook-dir", str(folder)]) == 1
+    monkeypatch.chdir(tmp_path)  # a relative --runs folder is the caller's, not the notebooks' folder
+    assert reproduce.main(["--runs", "runs", "--notebook-dir", str(folder)]) == 1
     run = (runs / "latest").resolve()
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["x"] == 1 and list(metrics["run"]["failed_notebooks"]) == ["00_fails"]
