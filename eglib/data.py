@@ -207,7 +207,7 @@ def check_profile_ready(profile: str, tasks: tuple[str, ...] | None = None) -> N
 
 def load_benchmark(profile: str = "mini", tasks: tuple[str, ...] | None = None) -> Benchmark:
     """Load the benchmark of a profile: the embedded mini one, the prepared paper datasets, or the
-    rehearsal's generated ones (built on first use, about a minute).
+    rehearsal's generated ones (built on first use, about 10 s).
 
     Args:
         tasks: paper-task profiles only: which datasets, in arrival order (default: the six of
