@@ -1,12 +1,14 @@
-"""Memory of Expert Gate's ``predict`` as the zoo grows (issue 3). Prints figures; asserts nothing.
+"""Memory of Expert Gate's ``predict`` as the zoo grows. Prints figures; asserts nothing.
 
-    .venv/bin/python benchmarks/bench_pipeline.py [--max-experts 6]
+    .venv/bin/python benchmarks/bench_pipeline.py [--max-experts 6] [--profile mini|rehearsal]
 
 For K = 1 .. max experts it builds a zoo of K tasks (the gate's autoencoders trained briefly on the
-mini domains, experts copied from the base model with a new head -- memory-wise the same as
-trained ones), then, in a fresh process each, routes 600 test images through ``predict`` and
-reports the peak resident set size: once with lazy loading (at most one expert in memory, the
-method's claim) and once with every expert kept resident.
+profile's tasks, experts copied from the base model with a new head -- memory-wise the same as
+trained ones), then, in a fresh process each, routes 100 test images per task through ``predict``
+and reports the peak resident set size: once with lazy loading (at most one expert in memory, the
+method's claim) and once with every expert kept resident. ``--profile rehearsal`` measures the
+paper profile's sizes: whole-AlexNet experts (57 M weights each) and autoencoders on 43,264-value
+relu5 maps (the rehearsal's AlexNet is untrained, which changes no size).
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ PREDICT = """
 import resource, sys, numpy as np
 from eglib import data
 from eglib.pipeline import LifelongLearner
-learner = LifelongLearner(sys.argv[1], device="cpu")
+learner = LifelongLearner(sys.argv[1], profile=sys.argv[3], device="cpu")
 learner.zoo.max_resident = int(sys.argv[2])
-bench = data.load_mini()
+bench = data.load_benchmark(sys.argv[3])
 images = np.concatenate([d.test.images[:100] for d in bench.domains.values()])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 learner.predict(images)
@@ -35,36 +37,39 @@ print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(learner.zo
 """
 
 
-def build_zoo(path: Path, count: int) -> None:
+def build_zoo(path: Path, count: int, profile_name: str) -> None:
     from eglib import config, data, experts, features
     from eglib.autoencoder import train_autoencoder
     from eglib.pipeline import LifelongLearner
 
-    bench = data.load_mini()
-    learner = LifelongLearner(path, reference_images=bench.base, device="cpu")
-    base = experts.base_expert()
-    profile = config.get_profile("mini")
+    bench = data.load_benchmark(profile_name)
+    profile = config.get_profile(profile_name)
+    learner = LifelongLearner(path, profile=profile_name, reference_images=bench.base, device="cpu")
+    base = experts.base_expert(profile.backbone)
+    feature_dim = base.heads[experts.BASE_HEAD].in_features
     for name in bench.names[:count]:
         domain = bench.domains[name]
-        gate_features = features.extract_features(domain.train.images, layer=profile.layer, device="cpu")
+        gate_features = features.extract_features(domain.train.images, backbone=profile.backbone,
+                                                  layer=profile.layer, device="cpu")
         autoencoder = train_autoencoder(gate_features, standardizer=learner.zoo.standardizer(),
                                         device="cpu", **{**profile.autoencoder_options(), "epochs": 3})
-        expert = experts.Expert(base.upper, 1280, {name: len(domain.classes)})
+        expert = experts.Expert(base.upper, feature_dim, {name: len(domain.classes)})
         learner.zoo.add_task(name, autoencoder, expert, {"classes": len(domain.classes), "source": "base"})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--max-experts", type=int, default=6)
+    parser.add_argument("--profile", default="mini", choices=("mini", "rehearsal"))
     args = parser.parse_args()
     print(f"{'experts':>7} {'peak RSS lazy (MiB)':>20} {'peak RSS all resident (MiB)':>28}")
     for count in range(1, args.max_experts + 1):
         with tempfile.TemporaryDirectory() as folder:
             zoo = Path(folder) / "zoo"
-            build_zoo(zoo, count)
+            build_zoo(zoo, count, args.profile)
             peaks = []
             for resident in (1, count):
-                out = subprocess.run([sys.executable, "-c", PREDICT, str(zoo), str(resident)], check=True,
+                out = subprocess.run([sys.executable, "-c", PREDICT, str(zoo), str(resident), args.profile], check=True,
                                      capture_output=True, text=True, cwd=REPO).stdout.split()
                 peaks.append(int(out[1]) / 1024)
             print(f"{count:>7} {peaks[0]:>20.0f} {peaks[1]:>28.0f}")
