@@ -3,11 +3,14 @@ preparers, and an untrained AlexNet that is explicit, seeded and never taken for
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from eglib import backbones, config, data, downloads, paper_benchmark, paper_data, rehearsal
+from eglib import backbones, config, data, downloads, paper_benchmark, paper_data, rehearsal, reproduce
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +28,6 @@ def test_every_dataset_is_generated_with_its_full_class_count_and_prepared(built
         assert train_labels == set(range(entry.classes)), name  # every class has training images
         assert len(prepared.test) == entry.classes * rehearsal.PER_CLASS["test"], name
     # crops follow the boxes: cars are padded by (4, 8) px and aircraft carry a 20 px banner around the box
-    from PIL import Image
     for name in ("cars", "aircraft", "actions"):
         crop = next((built / name / "train").rglob("*.jpg"))
         assert Image.open(crop).size == (rehearsal.IMAGE_SIDE, rehearsal.IMAGE_SIDE), name
@@ -78,10 +80,6 @@ def test_the_untrained_backbone_is_explicit_seeded_and_only_in_the_rehearsal():
 
 
 def test_the_paper_profile_still_refuses_to_run_without_its_data(tmp_path, monkeypatch, capsys):
-    from pathlib import Path
-
-    from eglib import reproduce
-
     monkeypatch.setenv("EGLIB_DATA", str(tmp_path))
     with pytest.raises(data.DataError, match="get_paper_data.py scenes birds"):
         data.check_profile_ready("paper")
