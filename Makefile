@@ -28,17 +28,17 @@ data: $(STAMP)
 	$(PY) data_scripts/make_mini.py
 
 reproduce: $(STAMP)
-	$(PY) -m eglib.reproduce --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) $(if $(RESUME),--resume $(RESUME))
+	$(PY) -m eglib.run.reproduce --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) $(if $(RESUME),--resume $(RESUME))
 
 # The paper profile's notebooks end to end on generated data with an untrained AlexNet (README,
 # "The paper profile, and its rehearsal"): checks that the paper code path runs, not results.
 REHEARSAL_RUNS ?= runs/rehearsal
 rehearse: $(STAMP)
-	$(PY) -m eglib.reproduce --profile rehearsal --device $(DEVICE) --seed $(SEED) --runs $(REHEARSAL_RUNS)
+	$(PY) -m eglib.run.reproduce --profile rehearsal --device $(DEVICE) --seed $(SEED) --runs $(REHEARSAL_RUNS)
 
 test: $(STAMP)
 	$(PY) data_scripts/make_mini.py
-	$(PY) -m eglib.nbclean --check notebooks/*.ipynb
+	$(PY) -m eglib.run.nbclean --check notebooks/*.ipynb
 	$(PY) -m pytest -q tests
 	$(PY) -m pytest -q --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
 	rm -rf runs/rehearsal-test
@@ -56,7 +56,7 @@ notebooks: $(STAMP)
 	for nb in notebooks/$(NOTEBOOKS)_*.ipynb; do out=notebooks/.running/$$(basename $$nb); \
 	  $(VENV)/bin/papermill --cwd notebooks --kernel python3 $$nb $$out && mv $$out $$nb \
 	  || { echo "$$nb failed: see $$out (the committed notebook is unchanged)"; exit 1; }; done
-	$(PY) -m eglib.nbclean notebooks/*.ipynb
+	$(PY) -m eglib.run.nbclean notebooks/*.ipynb
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/bench_foundation.py

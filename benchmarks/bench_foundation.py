@@ -25,9 +25,9 @@ sys.path.insert(0, str(REPO))
 
 import eglib  # noqa: E402
 from eglib import config, data, features  # noqa: E402
-from eglib.autoencoder import GateAutoencoder, TaskAutoencoder  # noqa: E402
-from eglib.gate import ExpertGate  # noqa: E402
-from eglib.preprocessing import FeatureStandardizer  # noqa: E402
+from eglib.method.autoencoder import GateAutoencoder, TaskAutoencoder  # noqa: E402
+from eglib.method.gate import ExpertGate  # noqa: E402
+from eglib.method.standardizer import FeatureStandardizer  # noqa: E402
 
 
 def best_of(fn, repeats: int = 5) -> float:
@@ -79,7 +79,7 @@ def notebooks_wall() -> tuple[float, dict[str, float]]:
 
     with tempfile.TemporaryDirectory() as runs, tempfile.TemporaryDirectory() as data_root:
         env = {**os.environ, "EGLIB_DATA": data_root}
-        command = [sys.executable, "-m", "eglib.reproduce", "--runs", runs]
+        command = [sys.executable, "-m", "eglib.run.reproduce", "--runs", runs]
         if shutil.which("taskset"):
             command = ["taskset", "-c", "0,1", *command]
         start = time.perf_counter()

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 PREDICT = """
 import resource, sys, numpy as np
 from eglib import data
-from eglib.pipeline import LifelongLearner
+from eglib.method.learner import LifelongLearner
 learner = LifelongLearner(sys.argv[1], profile=sys.argv[3], device="cpu")
 learner.zoo.max_resident = int(sys.argv[2])
 bench = data.load_benchmark(sys.argv[3])
@@ -38,15 +38,17 @@ print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(learner.zo
 
 
 def build_zoo(path: Path, count: int, profile_name: str) -> None:
-    from eglib import config, data, experts, features
-    from eglib.autoencoder import train_autoencoder
-    from eglib.pipeline import LifelongLearner
+    from eglib import config, data, features
+    from eglib.config import BASE
+    from eglib.method import experts
+    from eglib.method.autoencoder import train_autoencoder
+    from eglib.method.learner import LifelongLearner
 
     bench = data.load_benchmark(profile_name)
     profile = config.get_profile(profile_name)
     learner = LifelongLearner(path, profile=profile_name, reference_images=bench.base, device="cpu")
     base = experts.base_expert(profile.backbone)
-    feature_dim = base.heads[experts.BASE_HEAD].in_features
+    feature_dim = base.heads[BASE].in_features
     for name in bench.names[:count]:
         domain = bench.domains[name]
         gate_features = features.extract_features(domain.train.images, backbone=profile.backbone,

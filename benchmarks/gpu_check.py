@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/gpu_check.py                      # on a GPU machine (target < 8 min)
     .venv/bin/python benchmarks/gpu_check.py --device cpu --quick --skip-mini --skip-rehearsal  # smoke test
 
-Part 1 runs ``eglib.reproduce --device cuda`` (notebooks 00-06 of the mini profile) and prints the
+Part 1 runs ``eglib.run.reproduce --device cuda`` (notebooks 00-06 of the mini profile) and prints the
 seconds per notebook. Part 2 runs notebooks 00-05 with ``--profile rehearsal``: the paper
 profile's code path end to end (paper tasks in their real layouts, AlexNet at 227 px, whole-network
 experts) on generated images, a few per class. Part 3 times the paper profile's heavy steps at the
@@ -32,10 +32,12 @@ REHEARSAL_NOTEBOOKS = ("00", "01", "02", "03", "04", "05")
 sys.path.insert(0, str(REPO))
 
 import eglib  # noqa: E402
-from eglib import backbones, config, experts  # noqa: E402
-from eglib.autoencoder import train_autoencoder  # noqa: E402
-from eglib.gate import ExpertGate  # noqa: E402
-from eglib.preprocessing import FeatureStandardizer  # noqa: E402
+from eglib import config  # noqa: E402
+from eglib.features import backbones  # noqa: E402
+from eglib.method import experts  # noqa: E402
+from eglib.method.autoencoder import train_autoencoder  # noqa: E402
+from eglib.method.gate import ExpertGate  # noqa: E402
+from eglib.method.standardizer import FeatureStandardizer  # noqa: E402
 
 
 def synchronize(device: torch.device) -> None:
@@ -44,11 +46,11 @@ def synchronize(device: torch.device) -> None:
 
 
 def suite(device: str, profile: str = "mini", only: tuple[str, ...] = ()) -> dict:
-    """Run ``eglib.reproduce`` for ``profile`` on ``device`` into a temporary folder; print and
+    """Run ``eglib.run.reproduce`` for ``profile`` on ``device`` into a temporary folder; print and
     return the seconds per notebook (``only``: two-digit prefixes, default all)."""
     with tempfile.TemporaryDirectory() as runs:
         start = time.perf_counter()
-        command = [sys.executable, "-m", "eglib.reproduce", "--profile", profile, "--device", device, "--runs", runs]
+        command = [sys.executable, "-m", "eglib.run.reproduce", "--profile", profile, "--device", device, "--runs", runs]
         # no check=True: a failed notebook must not cost the remaining parts of a scarce GPU session
         subprocess.run(command + (["--only", *only] if only else []), cwd=REPO)
         wall = time.perf_counter() - start

@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from eglib import downloads, paper_data  # noqa: E402
+from eglib.data import downloads, prepare  # noqa: E402
 
 ARCHIVES = (".tar", ".tgz", ".tar.gz", ".zip")
 
@@ -42,7 +42,7 @@ def extract_all(files: list[Path], folder: Path) -> Path:
         else:
             shutil.copyfile(path, partial / path.name)
     (partial / ".complete").write_text(stamp)
-    paper_data.replace_folder(partial, folder)
+    prepare.replace_folder(partial, folder)
     return folder
 
 
@@ -50,7 +50,7 @@ def get_dataset(entry: downloads.DatasetEntry, root: Path, accept_unverified: bo
     """Fetch, verify, extract and prepare one dataset; return its image counts per split."""
     raw = root / "raw" / entry.name
     files = [downloads.fetch(file, raw / "files", accept_unverified=accept_unverified) for file in entry.files]
-    return paper_data.prepare(entry, extract_all(files, raw / "extracted"), root)
+    return prepare.prepare(entry, extract_all(files, raw / "extracted"), root)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="download files for which no checksum is published (their sha256 is printed)")
     parser.add_argument("--list", action="store_true", help="list the datasets, their files and splits, and stop")
     args = parser.parse_args(argv)
-    root = args.root or paper_data.paper_root()
+    root = args.root or prepare.paper_root()
     unknown = [name for name in args.datasets if name not in manifest]
     if unknown:
         print(f"error: unknown dataset(s) {unknown}; choose from {list(manifest)}", file=sys.stderr)
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{entry.name}: {entry.title}", flush=True)
         try:
             counts = get_dataset(entry, root, args.accept_unverified)
-        except (downloads.DownloadError, paper_data.PaperDataError) as error:
+        except (downloads.DownloadError, prepare.PaperDataError) as error:
             print(f"  not ready: {error}", file=sys.stderr, flush=True)
             failures += 1
             continue

@@ -1,16 +1,24 @@
-"""eglib: the thin helper package of the Expert Gate notebooks.
+"""eglib: the helper package of the Expert Gate notebooks.
 
-Modules, each introduced by a notebook:
+Wings on floors: a wing imports only from the floors below it (``tests/test_layout.py`` checks it).
 
-* :mod:`eglib.config`        profiles, devices, folders              (00)
-* :mod:`eglib.data`          the mini benchmark on disk               (00)
-* :mod:`eglib.backbones`     frozen ImageNet backbones, verified weights (00)
-* :mod:`eglib.features`      batched feature extraction and its cache (00)
-* :mod:`eglib.autoencoder`   per-task gating autoencoders             (01)
-* :mod:`eglib.gate`          the Expert Gate router                   (02)
-* :mod:`eglib.taskclassifier` the discriminative task classifier baseline (02)
-* :mod:`eglib.relatedness`   task relatedness and the LwF/FT rule     (03)
-* :mod:`eglib.plots`, :mod:`eglib.results` figures and metrics shared by notebooks
+====  =======================  =====================================================================
+floor wing                     what it holds
+====  =======================  =====================================================================
+0     :mod:`eglib.config`      profiles, devices, folders; the base task's name (``BASE``)
+0     :mod:`eglib.storage`     checksums and atomic writes
+0     :mod:`eglib.splits`      ``train`` / ``val`` / ``test`` for every kind of domain
+1     :mod:`eglib.features`    frozen backbones with verified weights; one pass gives gate features
+                               and expert inputs; the feature cache (notebook 00)
+2     :mod:`eglib.method`      Expert Gate itself: standardizer, autoencoder, gate, relatedness,
+                               experts (FT / LwF), zoo, learner (notebooks 01-05)
+3     :mod:`eglib.baselines`   the paper's baselines and the discriminative task classifier (02, 05)
+3     :mod:`eglib.video`       video clips and Dynamic Filter Network experts (06)
+4     :mod:`eglib.data`        the mini, paper and rehearsal benchmarks; downloads and preparation
+5     :mod:`eglib.run`         make reproduce, outputs, report, claims, checkpoints, costs, plots
+====  =======================  =====================================================================
+
+``eglib.setup`` (below) starts every notebook.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ Folders come from environment variables so that papermill, nbval and users can r
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,12 @@ from pathlib import Path
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The base task (ImageNet, or the profile's stand-in for it): its name wherever a task name is
+# expected -- a relatedness candidate, an expert's source, the base expert's ImageNet head.
+BASE = "base"
+# The paper's gate temperature and the size of the features it belongs to (AlexNet relu5, 256x13x13).
+PAPER_TEMPERATURE = 2.0
+PAPER_GATE_DIM = 256 * 13 * 13
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,7 @@ class Profile:
 
     Attributes:
         name: profile name (``mini``, ``paper`` or ``rehearsal``).
-        backbone: key of :data:`eglib.backbones.BACKBONES` used for gate features.
+        backbone: key of :data:`eglib.features.backbones.BACKBONES` used for gate features.
         layer: feature layer of that backbone (``"conv"`` spatial map or ``"pooled"`` vector).
         image_size: side of the stored square RGB images of the benchmark, in pixels.
         hidden_size: autoencoder code size (the paper's best: 100).
@@ -38,14 +45,15 @@ class Profile:
         ae_batch_size: autoencoder mini-batch size (the authors' code: 12).
         ae_init: autoencoder initialisation, ``"uniform"`` or ``"sparse"`` (the authors' code).
         ae_weight_decay: Adagrad weight decay on the autoencoder's weights (the authors' code: 5e-4).
+        gate_dim: size ``D`` of the gate features (``backbone`` at ``layer``; a test checks it).
         relatedness_threshold: ``Rel`` above which a new expert is trained with LwF (paper: 0.85).
+        multi_expert_threshold: gate probability above which an expert also answers, in the
+            multi-expert option (paper: 0.1).
         expert_epochs, expert_lr: expert training (Adam); the paper does not print its values.
         lwf_warmup_epochs: LwF epochs that train only the new head before the joint phase.
         expert_flip: mirror a random half of every training batch of an expert (augmentation; the
             paper profile's experts see images; mini experts see activation maps and do not flip).
-        gate_temperature: softmax temperature of the gate. The paper's ``t = 2`` goes with its
-            43,264-value features; L2 errors grow like ``sqrt(D)``, so the mini profile scales it
-            to its 1,280 values: ``2 * sqrt(1280 / 43264) = 0.34`` (see ``02_gate``).
+        video_epochs: training epochs of every video network of ``06_video_prediction``.
         paper_tasks: the benchmark is the paper's tasks (prepared datasets, or generated ones in
             the rehearsal) rather than the mini domains.
         rehearsal: the data are generated and the backbone untrained: notebooks check that every
@@ -56,35 +64,48 @@ class Profile:
     backbone: str
     layer: str
     image_size: int
+    gate_dim: int
     hidden_size: int = 100
     ae_epochs: int = 25
     ae_batch_size: int = 12
     ae_init: str = "uniform"
     ae_weight_decay: float = 0.0
-    gate_temperature: float = 2.0
     relatedness_threshold: float = 0.85
+    multi_expert_threshold: float = 0.1
     expert_epochs: int = 10
     expert_lr: float = 1e-3
     lwf_warmup_epochs: int = 3
     expert_flip: bool = False
+    video_epochs: int = 20
     paper_tasks: bool = False
     rehearsal: bool = False
 
+    @property
+    def gate_temperature(self) -> float:
+        """Softmax temperature of the gate: the paper's ``t = 2`` scaled to this profile's features.
+
+        ``t = 2`` belongs to the paper's 43,264-value features, and L2 reconstruction errors (and
+        their differences) grow like ``sqrt(D)``, so ``t = 2 * sqrt(D / 43264)``: 2 on the paper
+        profiles, 0.344 on the mini profile's 1,280 pooled values. Hard routing does not depend
+        on ``t``; ``02_gate`` shows what it changes.
+        """
+        return PAPER_TEMPERATURE * math.sqrt(self.gate_dim / PAPER_GATE_DIM)
+
     def autoencoder_options(self) -> dict:
-        """Keyword arguments of :func:`eglib.autoencoder.train_autoencoder` for this profile."""
+        """Keyword arguments of :func:`eglib.method.autoencoder.train_autoencoder` for this profile."""
         return {"hidden_size": self.hidden_size, "epochs": self.ae_epochs,
                 "batch_size": self.ae_batch_size, "init": self.ae_init, "weight_decay": self.ae_weight_decay}
 
 
 PROFILES: dict[str, Profile] = {
     # layer, init and weight decay of the mini profile are chosen by the measurements of 01_autoencoders
-    "mini": Profile(name="mini", backbone="mobilenet_v2", layer="pooled", image_size=64, ae_epochs=25,
-                    gate_temperature=0.34),
-    "paper": Profile(name="paper", backbone="alexnet", layer="conv", image_size=227, ae_epochs=100,
+    "mini": Profile(name="mini", backbone="mobilenet_v2", layer="pooled", image_size=64, gate_dim=1280, ae_epochs=25),
+    "paper": Profile(name="paper", backbone="alexnet", layer="conv", image_size=227, gate_dim=PAPER_GATE_DIM, ae_epochs=100,
                      ae_init="sparse", ae_weight_decay=5e-4, expert_flip=True, paper_tasks=True),
-    # the paper profile's code path at CPU-sized epoch counts, on generated data (eglib.rehearsal)
-    "rehearsal": Profile(name="rehearsal", backbone="alexnet_untrained", layer="conv", image_size=227, ae_epochs=2,
-                         ae_init="sparse", ae_weight_decay=5e-4, expert_epochs=1, lwf_warmup_epochs=1,
+    # the paper profile's code path at CPU-sized epoch counts, on generated data (eglib.data.rehearsal)
+    "rehearsal": Profile(name="rehearsal", backbone="alexnet_untrained", layer="conv", image_size=227,
+                         gate_dim=PAPER_GATE_DIM, ae_epochs=2,
+                         ae_init="sparse", ae_weight_decay=5e-4, expert_epochs=1, lwf_warmup_epochs=1, video_epochs=2,
                          expert_flip=True, paper_tasks=True, rehearsal=True),
 }
 

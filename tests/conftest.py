@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eglib.autoencoder import train_autoencoder
-from eglib.preprocessing import FeatureStandardizer
+from eglib.method.autoencoder import train_autoencoder
+from eglib.method.standardizer import FeatureStandardizer
 
 
 def clusters(count: int = 3, per_cluster: int = 60, dim: int = 40, seed: int = 0) -> list[torch.Tensor]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eglib.autoencoder import TaskAutoencoder, train_autoencoder
-from eglib.gate import ExpertGate
-from eglib.preprocessing import FeatureStandardizer
+from eglib.method.autoencoder import TaskAutoencoder, train_autoencoder
+from eglib.method.gate import ExpertGate
+from eglib.method.standardizer import FeatureStandardizer
 
 
 def make_gate(cluster_data, temperature: float = 2.0) -> ExpertGate:
@@ -21,20 +21,20 @@ def test_training_lowers_the_loss_and_the_error(cluster_data):
     x = cluster_data["train"][0]
     ae = train_autoencoder(x, cluster_data["test"][0], standardizer=cluster_data["standardizer"],
                            hidden_size=8, epochs=10, device="cpu")
-    assert ae.history.train_loss[-1] < 0.9 * ae.history.train_loss[0]
-    assert ae.history.val_error[-1] < ae.history.val_error[0]
+    assert ae.log.train_loss[-1] < 0.9 * ae.log.train_loss[0]
+    assert ae.log.val_error[-1] < ae.log.val_error[0]
 
 
 def test_training_is_deterministic(cluster_data):
     x, st = cluster_data["train"][1], cluster_data["standardizer"]
     first = train_autoencoder(x, standardizer=st, hidden_size=8, epochs=3, seed=5, device="cpu")
     second = train_autoencoder(x, standardizer=st, hidden_size=8, epochs=3, seed=5, device="cpu")
-    assert first.history.train_loss == second.history.train_loss
+    assert first.log.train_loss == second.log.train_loss
     assert torch.equal(first.network.encoder.weight, second.network.encoder.weight)
 
 
 def test_sparse_initialisation_has_fifteen_inputs_per_unit():
-    from eglib.autoencoder import GateAutoencoder
+    from eglib.method.autoencoder import GateAutoencoder
 
     net = GateAutoencoder(dim=200, hidden_size=10)
     net.sparse_init_(torch.Generator().manual_seed(0))
@@ -141,7 +141,7 @@ def test_gate_save_and_load_round_trip(cluster_data, tmp_path):
 
 
 def test_per_domain_accuracy_refuses_an_empty_domain():
-    from eglib.evaluation import per_domain_accuracy
+    from eglib.run.scoring import per_domain_accuracy
 
     with pytest.raises(ValueError, match=r"\['b'\]"):
         per_domain_accuracy(torch.tensor([0, 0]), torch.tensor([0, 0]), ["a", "b"])

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from eglib import baselines, data, experts, features
+from eglib import baselines, data, features
+from eglib.method import experts
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +17,7 @@ def two_tasks():
 
     def split(name, which, count):
         part = bench.domains[name].split(which)
-        x = experts.as_split_maps(features.cached_features(part.images[:count], layer="split", device="cpu"))
+        x = features.cached_features(part.images[:count], layer="expert_input", device="cpu")
         return x, torch.from_numpy(part.labels[:count])
 
     names = ["shapes", "textures"]

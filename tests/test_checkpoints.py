@@ -8,7 +8,10 @@ import json
 import torch
 from conftest import tiny_notebook
 
-from eglib import checkpoints, dfn, experts, reproduce
+from eglib.config import BASE
+from eglib.method import experts
+from eglib.run import checkpoints, reproduce
+from eglib.video import dfn
 
 
 def test_checkpoint_is_reused_only_when_resuming_and_intact(tmp_path, monkeypatch):
@@ -20,7 +23,7 @@ def test_checkpoint_is_reused_only_when_resuming_and_intact(tmp_path, monkeypatc
     def train():
         calls.append(1)
         expert = copy.deepcopy(base)
-        expert.heads[experts.BASE_HEAD].bias.data += len(calls)
+        expert.heads[BASE].bias.data += len(calls)
         return {"a": expert}, {"matrix": {"x": {"y": 0.5}}}
 
     first, extra, resumed = checkpoints.experts_checkpoint("joint", train, "mobilenet_v2")
@@ -28,13 +31,17 @@ def test_checkpoint_is_reused_only_when_resuming_and_intact(tmp_path, monkeypatc
     monkeypatch.setenv("EGLIB_RESUME", "1")
     again, extra_again, resumed = checkpoints.experts_checkpoint("joint", train, "mobilenet_v2")
     assert resumed and len(calls) == 1 and extra_again == extra
-    torch.testing.assert_close(again["a"].heads[experts.BASE_HEAD].bias, first["a"].heads[experts.BASE_HEAD].bias)
+    torch.testing.assert_close(again["a"].heads[BASE].bias, first["a"].heads[BASE].bias)
     (tmp_path / "checkpoints" / "joint.pt").write_bytes(b"damaged")
     _, _, resumed = checkpoints.experts_checkpoint("joint", train, "mobilenet_v2")
     assert not resumed and len(calls) == 2  # a damaged checkpoint is retrained, not trusted
     monkeypatch.setenv("EGLIB_RESUME", "0")
     checkpoints.experts_checkpoint("joint", train, "mobilenet_v2")
     assert len(calls) == 3  # a fresh run always trains
+    monkeypatch.setenv("EGLIB_RESUME", "1")
+    trained = checkpoints.expert_trainer("mobilenet_v2")  # what notebook 05 hands its baselines
+    models, extra_read = trained("joint", train)
+    assert len(calls) == 3 and extra_read == extra and set(models) == {"a"}
 
 
 def test_reproduce_resume_reruns_into_the_same_run_folder(tmp_path, monkeypatch):
@@ -42,8 +49,8 @@ def test_reproduce_resume_reruns_into_the_same_run_folder(tmp_path, monkeypatch)
     monkeypatch.setenv("EGLIB_RUN_DIR", str(tmp_path / "unused"))
     folder = tmp_path / "nbs"
     folder.mkdir()
-    tiny_notebook(folder / "00_tiny.ipynb", "import os\nfrom eglib import results\n"
-                  "results.save_metrics('00_tiny', {'resume_seen': os.environ.get('EGLIB_RESUME')})")
+    tiny_notebook(folder / "00_tiny.ipynb", "import os\nfrom eglib.run import outputs\n"
+                  "outputs.save_metrics('00_tiny', {'resume_seen': os.environ.get('EGLIB_RESUME')})")
     runs = tmp_path / "runs"
     assert reproduce.main(["--runs", str(runs), "--notebook-dir", str(folder), "--only", "00"]) == 0
     run = (runs / "latest").resolve()
@@ -55,7 +62,7 @@ def test_reproduce_resume_reruns_into_the_same_run_folder(tmp_path, monkeypatch)
 
 
 def test_json_checkpoint_and_generic_models(tmp_path, monkeypatch):
-    from eglib.dfn import DynamicFilterNetwork
+    from eglib.video.dfn import DynamicFilterNetwork
 
     monkeypatch.setenv("EGLIB_RUN_DIR", str(tmp_path))
     monkeypatch.setenv("EGLIB_RESUME", "1")

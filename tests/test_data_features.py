@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from eglib import backbones, config, data, features, minibench
+from eglib import config, data, features
+from eglib.data import mini, mini_images
+from eglib.features import backbones, extract
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,7 @@ def test_build_is_deterministic(built, tmp_path):
 
 
 def test_letters_use_ten_font_files_from_packages():
-    fonts = minibench.font_files()
+    fonts = mini_images.font_files()
     assert len(fonts) == 10 and all(f.exists() for f in fonts)
     assert any("font_roboto" in str(f) for f in fonts) and any("amatic" in str(f).lower() for f in fonts)
 
@@ -71,7 +73,7 @@ def test_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monkeypa
     def explode(count, size, rng):
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(minibench.GENERATORS, "shapes", explode)
+    monkeypatch.setitem(mini_images.GENERATORS, "shapes", explode)
     with pytest.raises(KeyboardInterrupt):
         data.build_mini(tmp_path)
     assert not (tmp_path / "mini").exists()
@@ -149,6 +151,22 @@ def test_extract_features_shapes_and_inputs():
     torch.testing.assert_close(mixed[:3], conv, rtol=1e-4, atol=1e-4)
 
 
+def test_one_pass_gives_gate_features_and_expert_inputs():
+    """The expert's cut point lies on the way to the gate's map: one pass, the same numbers as two."""
+    images = np.random.default_rng(2).integers(0, 256, (5, 64, 64, 3), dtype=np.uint8)
+    both = features.extract_layers(images, layers=("pooled", "conv", "expert_input"), device="cpu", batch_size=2)
+    spec = backbones.get_backbone_spec("mobilenet_v2")
+    assert both["expert_input"].shape == (5, *spec.expert_input_shape)
+    for layer in ("pooled", "conv", "expert_input"):
+        torch.testing.assert_close(both[layer], features.extract_features(images, layer=layer, device="cpu"))
+    trunk, _ = backbones.load_backbone("mobilenet_v2")
+    with torch.no_grad():
+        rest = trunk.trunk[spec.expert_cut:](both["expert_input"])  # the expert input continues to the gate's map
+    torch.testing.assert_close(rest.flatten(1), both["conv"], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="expert_input"):
+        features.extract_features(images, layer="split", device="cpu")  # the old name of the cut point
+
+
 @pytest.mark.parametrize("bad, message", [
     (np.zeros((2, 32, 32), dtype=np.uint8), r"\[N, H, W, 3\]"),
     (np.zeros((2, 32, 32, 4), dtype=np.uint8), "alpha"),
@@ -163,15 +181,17 @@ def test_bad_images_get_clear_errors(bad, message):
 def test_feature_cache_is_reused(data_root, monkeypatch):
     images = np.random.default_rng(1).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
     first = features.cached_features(images, device="cpu")
-    files = list(features.cache_dir().glob("*.npy"))
-    assert len(files) == 1
+    files = sorted(path.name.split("-")[1] for path in features.cache_dir().glob("*.npy"))
+    assert files == ["conv", "expert_input"]  # one pass stored the gate's map and the expert input
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("features were recomputed instead of read from the cache")
 
-    monkeypatch.setattr(features, "extract_features", must_not_run)
+    monkeypatch.setattr(extract, "extract_layers", must_not_run)
     second = features.cached_features(images, device="cpu")
     assert torch.equal(first, second)
+    inputs = features.cached_features(images, layer="expert_input", device="cpu")  # from the same pass
+    assert inputs.shape == (4, 160, 3, 3)
     other = images.copy()
     other[0, 0, 0, 0] ^= 1  # other content -> other key -> recomputed
     with pytest.raises(AssertionError, match="recomputed"):
@@ -203,13 +223,13 @@ def test_alexnet_loading_path_with_a_generated_file_of_registered_checksum(tmp_p
 
 def test_missing_benchmark_is_built_on_demand_and_then_reused(data_root, monkeypatch):
     calls = []
-    real_build = data.build_mini
+    real_build = mini.build_mini
 
     def counting_build(root, seed=0, size=64):
         calls.append(root)
         return real_build(root, seed=seed, size=size)
 
-    monkeypatch.setattr(data, "build_mini", counting_build)
+    monkeypatch.setattr(mini, "build_mini", counting_build)
     first = data.load_mini()
     second = data.load_mini()
     assert len(calls) == 1  # present and intact: not rebuilt
@@ -223,4 +243,4 @@ def test_paper_profile_is_refused_before_any_work(data_root):
 
 
 def test_base_images_share_nothing_with_the_photos_domain():
-    assert not set(minibench.BASE_IMAGES) & set(minibench._photographs())
+    assert not set(mini_images.BASE_IMAGES) & set(mini_images._photographs())

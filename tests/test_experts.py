@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from eglib import backbones, data, experts, features
+from eglib import data, features
+from eglib.config import BASE
+from eglib.features import backbones
+from eglib.method import experts
 
 
 @pytest.fixture(scope="module")
@@ -14,8 +17,8 @@ def shapes_task():
     """Split activations of 120 training and 60 test images of the mini `shapes` domain."""
     bench = data.load_mini()
     domain = bench.domains["shapes"]
-    train = experts.as_split_maps(features.cached_features(domain.train.images[:120], layer="split", device="cpu"))
-    test = experts.as_split_maps(features.cached_features(domain.test.images[:60], layer="split", device="cpu"))
+    train = features.cached_features(domain.train.images[:120], layer="expert_input", device="cpu")
+    test = features.cached_features(domain.test.images[:60], layer="expert_input", device="cpu")
     return {"train": (train, torch.from_numpy(domain.train.labels[:120])),
             "test": (test, torch.from_numpy(domain.test.labels[:60])), "classes": len(domain.classes)}
 
@@ -31,7 +34,7 @@ def test_base_expert_reproduces_the_backbone(source, shapes_task):
     x, _ = shapes_task["test"]
     with torch.no_grad():
         full = model.classifier(model.features[17:](x).mean(dim=(2, 3)))
-    torch.testing.assert_close(source(x, experts.BASE_HEAD), full, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(source(x, BASE), full, rtol=1e-4, atol=1e-4)
 
 
 def test_distillation_term_is_nonzero_and_changes_the_result(source, shapes_task):
@@ -47,7 +50,7 @@ def test_distillation_term_is_nonzero_and_changes_the_result(source, shapes_task
     assert diff > 1e-3  # the distillation term changes the trained expert
     # the source expert is never modified
     assert all(torch.equal(before[k], v) for k, v in source.state_dict().items())
-    assert set(lwf.heads) == {experts.BASE_HEAD, "shapes"} and set(ft.heads) == {experts.BASE_HEAD, "shapes"}
+    assert set(lwf.heads) == {BASE, "shapes"} and set(ft.heads) == {BASE, "shapes"}
 
 
 def test_lwf_keeps_the_source_outputs_closer_than_finetuning(source, shapes_task):
@@ -57,8 +60,8 @@ def test_lwf_keeps_the_source_outputs_closer_than_finetuning(source, shapes_task
                                               warmup_epochs=2, device="cpu")
     ft, _ = experts.finetune(source, "shapes", x, y, shapes_task["classes"], epochs=5, device="cpu")
     with torch.no_grad():
-        reference = torch.softmax(source(test_x, experts.BASE_HEAD), dim=1)
-        drift = {name: float((torch.softmax(model(test_x, experts.BASE_HEAD), dim=1) - reference).abs().sum(1).mean())
+        reference = torch.softmax(source(test_x, BASE), dim=1)
+        drift = {name: float((torch.softmax(model(test_x, BASE), dim=1) - reference).abs().sum(1).mean())
                  for name, model in (("lwf", lwf), ("ft", ft))}
     assert drift["lwf"] < 0.8 * drift["ft"], drift
     # both learn the new task
@@ -73,9 +76,7 @@ def test_bad_inputs_are_refused(source, shapes_task):
     with pytest.raises(ValueError, match="as many labels"):
         experts.finetune(source, "shapes", x, y[:5], 6, device="cpu")
     with pytest.raises(ValueError, match="already has a head"):
-        experts.finetune(source, experts.BASE_HEAD, x, y, 6, device="cpu")
-    with pytest.raises(ValueError, match="layer='split'"):
-        experts.as_split_maps(torch.zeros(3, 10))
+        experts.finetune(source, BASE, x, y, 6, device="cpu")
     headless = experts.Expert(source.upper, 1280, {})
     with pytest.raises(ValueError, match="soft targets"):
         experts.learn_without_forgetting(headless, "shapes", x, y, 6, device="cpu")
@@ -87,12 +88,12 @@ def test_paper_expert_is_the_whole_alexnet_with_every_layer_trained():
     The AlexNet here is untrained (its ImageNet weights cannot be had on this machine); the test
     covers the architecture and the training mechanics, not pretrained accuracy.
     """
-    from eglib.zoo import build_expert
+    from eglib.method.zoo import build_expert
 
     source = experts.base_expert("alexnet", allow_random=True)
-    assert source.heads[experts.BASE_HEAD].in_features == 4096
+    assert source.heads[BASE].in_features == 4096
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(8, *backbones.get_backbone_spec("alexnet").split_shape, generator=generator)
+    x = torch.randn(8, *backbones.get_backbone_spec("alexnet").expert_input_shape, generator=generator)
     y = torch.tensor([0, 1] * 4)
     before = {name: p.detach().clone() for name, p in source.upper.named_parameters()}
     ft, _ = experts.finetune(source, "new", x, y, 2, epochs=1, batch_size=4, device="cpu")
@@ -118,7 +119,7 @@ def test_flip_augmentation_mirrors_half_and_lwf_distils_on_the_mirrored_images()
     mirrored = (flipped == x.flip(-1)).flatten(1).all(1)
     assert 30 < int(mirrored.sum()) < 70 and ((flipped == x).flatten(1).all(1) | mirrored).all()
     source = experts.base_expert("alexnet", allow_random=True)
-    images = torch.randn(6, *backbones.get_backbone_spec("alexnet").split_shape, generator=generator)
+    images = torch.randn(6, *backbones.get_backbone_spec("alexnet").expert_input_shape, generator=generator)
     labels = torch.tensor([0, 1] * 3)
     options = {"epochs": 1, "batch_size": 3, "device": "cpu"}
     plain, _ = experts.learn_without_forgetting(source, "new", images, labels, 2, warmup_epochs=1, **options)
@@ -130,18 +131,17 @@ def test_flip_augmentation_mirrors_half_and_lwf_distils_on_the_mirrored_images()
 
 def test_paper_expert_input_is_the_uint8_image_normalised_by_the_expert():
     images = np.random.default_rng(0).integers(0, 256, (2, 227, 227, 3), dtype=np.uint8)
-    flat = features.extract_features(images, "alexnet_untrained", layer="split", device="cpu")
-    assert flat.dtype == torch.uint8 and flat.shape == (2, 3 * 227 * 227)  # a quarter of float32's memory
-    x = experts.as_split_maps(flat, "alexnet_untrained")
+    x = features.extract_features(images, "alexnet_untrained", layer="expert_input", device="cpu")
+    assert x.dtype == torch.uint8 and x.shape == (2, 3, 227, 227)  # a quarter of float32's memory
     assert torch.equal(x.permute(0, 2, 3, 1), torch.from_numpy(images))  # at the input size: the pixels as they are
     expert = experts.base_expert("alexnet_untrained")
     normalised = backbones.normalize_images(x.float() / 255)
     with torch.no_grad():
-        assert torch.allclose(expert(x, experts.BASE_HEAD), expert(normalised, experts.BASE_HEAD), atol=1e-4)
+        assert torch.allclose(expert(x, BASE), expert(normalised, BASE), atol=1e-4)
     # the benchmark's own images serve as the cached expert input: a view, no copy
     split = data.Split(images, np.array([0, 1]))
     bench = data.Benchmark(domains={"t": data.Domain(name="t", classes=["a", "b"], train=split, val=split, test=split)},
                            base=images, root=None, meta={})
-    per_task, _ = features.benchmark_features(bench, "alexnet_untrained", layer="split", device="cpu")
+    per_task, _ = features.benchmark_features(bench, "alexnet_untrained", layer="expert_input", device="cpu")
     assert per_task["t"]["train"].data_ptr() == images.__array_interface__["data"][0]
-    assert torch.equal(experts.as_split_maps(per_task["t"]["train"], "alexnet_untrained"), x)
+    assert torch.equal(per_task["t"]["train"], x)

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from eglib import downloads, paper_data
+from eglib.data import downloads, prepare
 
 MANIFEST = downloads.load_manifest()
 
@@ -90,7 +90,7 @@ def make_aircraft(raw):
 def voc_xml(people) -> str:
     objects = "".join(
         "<object><name>person</name><bndbox><xmin>2.5</xmin><ymin>3</ymin><xmax>20</xmax><ymax>25</ymax></bndbox>"
-        "<actions>" + "".join(f"<{a}>{int(a in acts)}</{a}>" for a in (*paper_data.VOC_ACTIONS, "other")) + "</actions></object>"
+        "<actions>" + "".join(f"<{a}>{int(a in acts)}</{a}>" for a in (*prepare.VOC_ACTIONS, "other")) + "</actions></object>"
         for acts in people)
     return f"<annotation><filename>x.jpg</filename>{objects}</annotation>"
 
@@ -144,7 +144,7 @@ MAKERS = {"scenes": make_scenes, "birds": make_birds, "flowers": make_flowers, "
 
 
 def test_every_manifest_dataset_has_a_preparer_and_checked_fields():
-    assert set(MANIFEST) == set(paper_data.PREPARERS) == set(MAKERS)
+    assert set(MANIFEST) == set(prepare.PREPARERS) == set(MAKERS)
     for entry in MANIFEST.values():
         assert entry.files and entry.split
         for file in entry.files:
@@ -158,19 +158,19 @@ def test_preparer_on_the_real_layout(tmp_path, name):
     raw = tmp_path / "raw"
     classes, counts = MAKERS[name](raw)
     entry = dataclasses.replace(MANIFEST[name], classes=classes)
-    assert paper_data.prepare(entry, raw, tmp_path / "out") == counts
+    assert prepare.prepare(entry, raw, tmp_path / "out") == counts
     folder = tmp_path / "out" / name
     assert not (tmp_path / "out" / f"{name}.partial").exists()
     names = (folder / "classes.txt").read_text().split()
     assert len(names) == classes and all("/" not in n for n in names)
     items = [(p, 0) for p in sorted((folder / "train").rglob("*")) if p.is_file()]
-    images, labels, skipped = paper_data.read_images(items, 16)
+    images, labels, skipped = prepare.read_images(items, 16)
     assert images.shape == (counts["train"], 16, 16, 3) and skipped == []
 
 
 def test_crops_follow_the_boxes(tmp_path):
     make_cars(tmp_path / "raw")
-    paper_data.prepare(dataclasses.replace(MANIFEST["cars"], classes=2), tmp_path / "raw", tmp_path / "out")
+    prepare.prepare(dataclasses.replace(MANIFEST["cars"], classes=2), tmp_path / "raw", tmp_path / "out")
     crop = Image.open(tmp_path / "out" / "cars" / "train" / "AM_General_Hummer_SUV_2000" / "00001.jpg")
     assert crop.size == (20, 25)  # x 5..24, y 6..30, inclusive
 
@@ -178,31 +178,31 @@ def test_crops_follow_the_boxes(tmp_path):
 def test_missing_classes_or_files_leave_nothing_that_looks_ready(tmp_path):
     raw = tmp_path / "raw"
     make_scenes(raw)
-    with pytest.raises(paper_data.PaperDataError, match="found 2 classes.*expected 67"):
-        paper_data.prepare(MANIFEST["scenes"], raw, tmp_path / "out")
+    with pytest.raises(prepare.PaperDataError, match="found 2 classes.*expected 67"):
+        prepare.prepare(MANIFEST["scenes"], raw, tmp_path / "out")
     (raw / "Images" / "bakery" / "bakery_0.jpg").unlink()
-    with pytest.raises(paper_data.PaperDataError, match="bakery_0.jpg is listed.*missing"):
-        paper_data.prepare(dataclasses.replace(MANIFEST["scenes"], classes=2), raw, tmp_path / "out")
+    with pytest.raises(prepare.PaperDataError, match="bakery_0.jpg is listed.*missing"):
+        prepare.prepare(dataclasses.replace(MANIFEST["scenes"], classes=2), raw, tmp_path / "out")
     assert not (tmp_path / "out" / "scenes").exists()
 
 
 def test_loading_checks_classes_and_skips_corrupt_images(tmp_path, monkeypatch):
-    monkeypatch.setattr(paper_data, "load_manifest", lambda: {"scenes": dataclasses.replace(MANIFEST["scenes"], classes=2)})
-    with pytest.raises(paper_data.PaperDataError, match="get_paper_data.py scenes"):
-        paper_data.load_prepared("scenes", tmp_path / "out")
+    monkeypatch.setattr(prepare, "load_manifest", lambda: {"scenes": dataclasses.replace(MANIFEST["scenes"], classes=2)})
+    with pytest.raises(prepare.PaperDataError, match="get_paper_data.py scenes"):
+        prepare.load_prepared("scenes", tmp_path / "out")
     make_scenes(tmp_path / "raw")
-    paper_data.prepare(dataclasses.replace(MANIFEST["scenes"], classes=2), tmp_path / "raw", tmp_path / "out")
-    dataset = paper_data.load_prepared("scenes", tmp_path / "out")
+    prepare.prepare(dataclasses.replace(MANIFEST["scenes"], classes=2), tmp_path / "raw", tmp_path / "out")
+    dataset = prepare.load_prepared("scenes", tmp_path / "out")
     assert dataset.classes == ["airport_inside", "bakery"] and len(dataset.train) == 4
     dataset.train[0][0].write_bytes(b"not a jpeg")
-    images, labels, skipped = paper_data.read_images(dataset.train, 8)
+    images, labels, skipped = prepare.read_images(dataset.train, 8)
     assert len(images) == 3 and skipped == [dataset.train[0][0]]
     (tmp_path / "out" / "scenes" / "test" / ".ipynb_checkpoints").mkdir()  # hidden: neither a class nor an image
     (tmp_path / "out" / "scenes" / "train" / "bakery" / ".DS_Store").write_bytes(b"\0")
-    assert len(paper_data.load_prepared("scenes", tmp_path / "out").train) == 4
+    assert len(prepare.load_prepared("scenes", tmp_path / "out").train) == 4
     (tmp_path / "out" / "scenes" / "test" / "extra_class").mkdir()
-    with pytest.raises(paper_data.PaperDataError, match=r"extra \['extra_class'\]"):
-        paper_data.load_prepared("scenes", tmp_path / "out")
+    with pytest.raises(prepare.PaperDataError, match=r"extra \['extra_class'\]"):
+        prepare.load_prepared("scenes", tmp_path / "out")
 
 
 def remote(path, **changes) -> downloads.RemoteFile:

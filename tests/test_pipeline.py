@@ -9,9 +9,10 @@ import weakref
 
 import numpy as np
 import pytest
+import torch
 
 from eglib import data
-from eglib.pipeline import LifelongLearner
+from eglib.method.learner import LifelongLearner
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,14 @@ def test_two_tasks_learned_routed_and_scored(tmp_path, tasks):
     # the system as it stood after the first task: one autoencoder, every sample goes to it
     first_only = learner.evaluate({"digits": tasks["test"]["digits"]}, tasks=["digits"])
     assert first_only["gate_accuracy"] == 1.0 and first_only["expert_gate_accuracy"] >= result["per_task"]["digits"]
+    # another router in the gate's place: the oracle sends every sample home, so only the experts err
+    oracle = {name: learner.evaluate({name: tasks["test"][name]},
+                                     router=lambda feats, k=index: torch.full((len(feats),), k))
+              for index, name in enumerate(["digits", "shapes"])}
+    for name in ("digits", "shapes"):
+        assert oracle[name]["gate_accuracy"] == 1.0
+        assert oracle[name]["expert_gate_accuracy"] >= result["per_task"][name]
+    assert first["source_relatedness"] == first["relatedness"]["base"]
     with pytest.raises(ValueError, match="No expert for \\['shapes'\\] among"):
         learner.evaluate(tasks["test"], tasks=["digits"])
     with pytest.raises(ValueError, match="No expert for \\['cars'\\]"):
@@ -82,7 +91,7 @@ def test_reopened_in_a_new_process_and_continued(tmp_path, tasks):
     np.savez(tmp_path / "shapes.npz", x=tasks["train"]["shapes"][0], y=tasks["train"]["shapes"][1],
              vx=tasks["val"]["shapes"][0], vy=tasks["val"]["shapes"][1])
     script = (
-        "import numpy as np; from eglib.pipeline import LifelongLearner\n"
+        "import numpy as np; from eglib.method.learner import LifelongLearner\n"
         f"d = np.load(r'{tmp_path / 'shapes.npz'}')\n"
         f"learner = LifelongLearner(r'{zoo}', device='cpu')\n"
         "entry = learner.add_task('shapes', (d['x'], d['y']), (d['vx'], d['vy']))\n"
@@ -112,7 +121,7 @@ def test_bad_tasks_are_refused_and_the_zoo_left_as_it_was(tmp_path, tasks):
 
 
 def test_paper_profile_without_alexnet_weights_stops_with_instructions(tmp_path, monkeypatch, tasks):
-    from eglib import backbones
+    from eglib.features import backbones
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(backbones, "_try_download", lambda *args, **kwargs: False)  # as offline
@@ -125,8 +134,8 @@ KILL_SCRIPT = """
 import os, signal, sys
 import numpy as np
 import torch
-from eglib import experts, zoo
-from eglib.pipeline import LifelongLearner
+from eglib.method import experts, zoo
+from eglib.method.learner import LifelongLearner
 
 zoo_path, data_path, point = sys.argv[1:4]
 
@@ -185,5 +194,6 @@ def test_without_a_base_candidate_the_base_model_is_only_the_first_source(tmp_pa
     assert learner.zoo.manifest["base_autoencoder"] is None
     first = learner.add_task("digits", tasks["train"]["digits"], tasks["val"]["digits"])
     assert (first["source"], first["method"], first["relatedness"]) == ("base", "finetune", {})
+    assert first["source_relatedness"] is None  # no relatedness to the base model was measured
     second = learner.add_task("shapes", tasks["train"]["shapes"], tasks["val"]["shapes"])
     assert set(second["relatedness"]) == {"digits"} and second["source"] == "digits"

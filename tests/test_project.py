@@ -11,7 +11,7 @@ import yaml
 
 from conftest import tiny_notebook
 
-from eglib import nbclean, reproduce, results
+from eglib.run import nbclean, outputs, reproduce
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -68,7 +68,7 @@ def test_committed_notebooks_are_executed_and_clean():
     for path in notebooks():
         text = path.read_text()
         notebook = json.loads(text)
-        assert nbclean.dumps(nbclean.clean_notebook(notebook)) == text, f"run python -m eglib.nbclean {path}"
+        assert nbclean.dumps(nbclean.clean_notebook(notebook)) == text, f"run python -m eglib.run.nbclean {path}"
         code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
         outputs = [o for c in code for o in c["outputs"]]
         figures = [o for o in outputs if "image/png" in o.get("data", {})]
@@ -108,13 +108,13 @@ def test_metrics_merge_and_run_folder(tmp_path):
     (run / "metrics").mkdir()
     (run / "metrics" / "00_a.json").write_text(json.dumps({"x": 1, "y": 1}))
     (run / "metrics" / "01_b.json").write_text(json.dumps({"y": 2}))
-    assert results.merge_metrics(run) == {"x": 1, "y": 2}
+    assert outputs.merge_metrics(run) == {"x": 1, "y": 2}
     second = reproduce.new_run_dir(tmp_path)
     assert second != run and (tmp_path / "latest").resolve() == second.resolve()
 
 
 def test_report_puts_the_headline_tables_on_one_page(tmp_path):
-    from eglib.report import build_report
+    from eglib.run.report import build_report
 
     metrics = {
         "run": {"PROFILE": "mini", "DEVICE": "cpu", "SEED": 0, "notebook_seconds": {"00_x": 1.0}},
@@ -138,8 +138,8 @@ def test_reproduce_runs_numbered_notebooks_with_papermill_into_a_run_folder(tmp_
     folder = tmp_path / "nbs"
     folder.mkdir()
     tiny_notebook(folder / "00_tiny.ipynb",
-                  "from eglib import results\n"
-                  "results.save_metrics('00_tiny', {'gate_accuracy': 0.5, 'discriminative_accuracy': 0.75, "
+                  "from eglib.run import outputs\n"
+                  "outputs.save_metrics('00_tiny', {'gate_accuracy': 0.5, 'discriminative_accuracy': 0.75, "
                   "'gate_accuracy_per_domain': {'a': 0.5}, 'discriminative_accuracy_per_domain': {'a': 0.75}, "
                   "'relatedness': {'new_tasks': ['a'], 'old_tasks': ['a'], 'values': [[1.0]]}, 'seed_seen': SEED, "
                   "'profile_seen': PROFILE})",
@@ -156,7 +156,7 @@ def test_reproduce_runs_numbered_notebooks_with_papermill_into_a_run_folder(tmp_
 
 
 def test_paper_report_puts_each_cell_beside_the_paper(tmp_path):
-    from eglib.report import build_report
+    from eglib.run.report import build_report
 
     metrics = {
         "run": {"PROFILE": "paper", "settings": {"expert_lr": 0.001, "expert_epochs": 10}},
@@ -191,7 +191,7 @@ def test_a_failing_notebook_does_not_stop_the_others_and_is_reported(tmp_path, c
     folder.mkdir()
     parameters = 'PROFILE = "x"\nDEVICE = "x"\nSEED = -1'
     tiny_notebook(folder / "00_fails.ipynb", "assert 1 + 1 == 3, 'a claim that does not hold'", parameters=parameters)
-    tiny_notebook(folder / "01_runs.ipynb", "from eglib import results\nresults.save_metrics('01_runs', {'x': 1})",
+    tiny_notebook(folder / "01_runs.ipynb", "from eglib.run import outputs\noutputs.save_metrics('01_runs', {'x': 1})",
                   parameters=parameters)
     runs = tmp_path / "runs"
     monkeypatch.chdir(tmp_path)  # a relative --runs folder is the caller's, not the notebooks' folder

@@ -10,7 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from eglib import backbones, config, data, downloads, paper_benchmark, paper_data, rehearsal, reproduce
+from eglib import config, data
+from eglib.data import downloads, paper, prepare, rehearsal
+from eglib.features import backbones
+from eglib.run import reproduce
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +25,7 @@ def test_every_dataset_is_generated_with_its_full_class_count_and_prepared(built
     manifest = downloads.load_manifest()
     assert set(rehearsal.WRITERS) == set(manifest)
     for name, entry in manifest.items():
-        prepared = paper_data.load_prepared(name, built)  # checks classes.txt against the manifest
+        prepared = prepare.load_prepared(name, built)  # checks classes.txt against the manifest
         assert len(prepared.classes) == entry.classes
         train_labels = {label for _, label in prepared.train}
         assert train_labels == set(range(entry.classes)), name  # every class has training images
@@ -31,13 +34,13 @@ def test_every_dataset_is_generated_with_its_full_class_count_and_prepared(built
     for name in ("cars", "aircraft", "actions"):
         crop = next((built / name / "train").rglob("*.jpg"))
         assert Image.open(crop).size == (rehearsal.IMAGE_SIDE, rehearsal.IMAGE_SIDE), name
-    assert len(paper_benchmark.imagenet_files(built / "imagenet")) == rehearsal.IMAGENET_IMAGES
+    assert len(paper.imagenet_files(built / "imagenet")) == rehearsal.IMAGENET_IMAGES
 
 
 def test_the_rehearsal_benchmark_is_the_paper_tasks_with_an_imagenet_base(built, monkeypatch):
     monkeypatch.setattr(rehearsal, "rehearsal_root", lambda: built)
     bench = data.load_benchmark("rehearsal")
-    assert bench.names == list(paper_benchmark.PAPER_TASKS)
+    assert bench.names == list(paper.PAPER_TASKS)
     assert bench.meta["base_source"] == "imagenet" and bench.base.shape == (rehearsal.IMAGENET_IMAGES, 227, 227, 3)
     scenes = bench.domains["scenes"]
     assert scenes.train.images.shape[1:] == (227, 227, 3)
@@ -53,7 +56,7 @@ def test_an_interrupted_build_is_rebuilt(tmp_path):
     root.mkdir()
     (root / "ready.json").write_text("{not json")
     assert rehearsal.ensure_built(root) == root
-    assert paper_data.load_prepared("mnist", root).classes == [str(d) for d in range(10)]
+    assert prepare.load_prepared("mnist", root).classes == [str(d) for d in range(10)]
 
 
 def test_generated_images_differ_by_task_and_class_and_repeat_by_seed():
@@ -84,7 +87,7 @@ def test_the_paper_profile_still_refuses_to_run_without_its_data(tmp_path, monke
     with pytest.raises(data.DataError, match="get_paper_data.py scenes birds"):
         data.check_profile_ready("paper")
     # notebook 04 (Figure 6) also needs the relatedness study's datasets: refused before anything runs
-    assert reproduce.paper_tasks_needed([Path("05_x.ipynb")]) == paper_benchmark.PAPER_TASKS
+    assert reproduce.paper_tasks_needed([Path("05_x.ipynb")]) == paper.PAPER_TASKS
     assert reproduce.main(["--profile", "paper", "--only", "04", "--runs", str(tmp_path / "runs")]) == 2
     assert "actions', 'svhn', 'letters', 'mnist']" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()

@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from eglib.resources import CostLog, resident_bytes
+from eglib.run.costs import CostLog, resident_bytes
 
 
 def test_peak_memory_of_a_block_counts_what_it_held_even_if_freed():

@@ -7,7 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from eglib import dfn, video
+from eglib import video
+from eglib.video import clips as clip_generators
+from eglib.video import dfn
 
 SMALL = {"train": 6, "val": 2, "test": 2}
 
@@ -25,7 +27,7 @@ def test_mini_video_is_seeded_and_every_domain_moves():
 
 def test_digits_accelerate_downwards():
     """Mean vertical velocity of the digits' bright mass grows frame by frame (gravity), unlike a pan."""
-    clips = video.make_bouncing_digits(200, 32, np.random.default_rng(0)).astype(float)
+    clips = clip_generators.make_bouncing_digits(200, 32, np.random.default_rng(0)).astype(float)
     rows = np.arange(32)[None, None, :, None]
     centre = (clips * rows).sum(axis=(2, 3)) / clips.sum(axis=(2, 3))   # [clips, frames]
     velocity = np.diff(centre, axis=1).mean(axis=0)
@@ -148,7 +150,7 @@ def test_frame_folders_hold_out_whole_sequences_in_the_listed_order(tmp_path):
     assert list(domains) == ["highway", "city"]
     highway = domains["highway"]
     assert (len(highway.train), len(highway.val), len(highway.test)) == (4, 2, 2)
-    last = video._cut(video._read_sequence(tmp_path / "highway" / "seq_3", 16), 6)
+    last = clip_generators._cut(clip_generators._read_sequence(tmp_path / "highway" / "seq_3", 16), 6)
     assert np.array_equal(highway.test, last)  # the last sequence is the test set, whole
     (tmp_path / "order.txt").write_text("city\n")
     with pytest.raises(video.VideoDataError, match="make them agree"):
@@ -158,3 +160,24 @@ def test_frame_folders_hold_out_whole_sequences_in_the_listed_order(tmp_path):
     with pytest.raises(video.VideoDataError, match="cannot be read"):
         video.load_frame_folders(tmp_path, size=16)
 
+
+
+def test_written_frame_folders_read_back_as_the_same_clips(tmp_path):
+    domains = video.make_mini_video(splits={"train": 3, "val": 1, "test": 1})
+    video.write_frame_folders(domains, tmp_path)
+    back = video.load_frame_folders(tmp_path, size=32)
+    assert list(back) == list(domains)  # order.txt keeps the arrival order
+    for name, domain in domains.items():
+        written = np.concatenate([domain.split(s) for s in ("train", "val", "test")])
+        read = np.concatenate([back[name].split(s) for s in ("train", "val", "test")])
+        assert sorted(map(bytes, read)) == sorted(map(bytes, written)), name  # lossless, every clip once
+
+
+def test_video_benchmark_per_profile(monkeypatch):
+    from eglib import data
+
+    mini = data.load_video_benchmark("mini", seed=0)
+    assert list(mini.domains) == list(video.VIDEO_DOMAINS) and mini.base.ndim == 4
+    monkeypatch.delenv("EGLIB_VIDEO_DIR", raising=False)
+    with pytest.raises(data.DataError, match="EGLIB_VIDEO_DIR"):
+        data.load_video_benchmark("paper")

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from eglib import experts
-from eglib.autoencoder import train_autoencoder
-from eglib.zoo import ExpertZoo, ZooError
+from eglib.method import experts
+from eglib.method.autoencoder import train_autoencoder
+from eglib.method.zoo import ExpertZoo, ZooError
 
 
 @pytest.fixture(scope="module")

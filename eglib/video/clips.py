@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from eglib.data import HasSplits
+from eglib.features import extract
+from eglib.splits import SPLITS, HasSplits
 
 if TYPE_CHECKING:
     import torch
@@ -298,6 +299,20 @@ def load_frame_folders(root: Path, size: int = 64, fractions: tuple[float, float
     return domains
 
 
+def write_frame_folders(domains: dict[str, VideoDomain], folder: Path) -> None:
+    """Write video domains as frame folders that :func:`load_frame_folders` reads back:
+    ``<folder>/<domain>/seq_NNN/frame_N.png`` (one sequence per clip, every split in turn) and
+    ``<folder>/order.txt`` with the domains' arrival order."""
+    for name, domain in domains.items():
+        sequences = np.concatenate([domain.split(split) for split in SPLITS])
+        for number, clip in enumerate(sequences):
+            for t, frame in enumerate(clip):
+                path = folder / name / f"seq_{number:03d}" / f"frame_{t}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(frame).save(path)
+    (folder / "order.txt").write_text("\n".join(domains) + "\n")
+
+
 def clip_gate_features(clips: Array, backbone: str = "mobilenet_v2", layer: str = "pooled",
                        device: str = "auto") -> "torch.Tensor":
     """Gate features of clips: the frozen backbone's features of the 3 *seen* frames, averaged.
@@ -308,10 +323,8 @@ def clip_gate_features(clips: Array, backbone: str = "mobilenet_v2", layer: str 
     Returns:
         float ``[N, D]`` (``D = 1280`` for the mini profile's pooled MobileNetV2 features).
     """
-    from eglib import features
-
     clips = check_clips(clips)
     seen = clips[:, :INPUT_FRAMES]
     frames = np.repeat(seen.reshape(-1, *seen.shape[2:])[..., None], 3, axis=-1)  # [N*3, H, W, 3]
-    flat = features.cached_features(frames, backbone=backbone, layer=layer, device=device)
+    flat = extract.cached_features(frames, backbone=backbone, layer=layer, device=device)
     return flat.view(len(clips), INPUT_FRAMES, -1).mean(dim=1)

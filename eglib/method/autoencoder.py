@@ -4,9 +4,8 @@ As in the paper and its authors' code: preprocessed features ``z`` in (0, 1) ->
 ``Linear(D, h) + ReLU`` -> ``Linear(h, D) + sigmoid``; trained with binary cross-entropy against
 ``z`` by Adagrad (lr 1e-2, weight decay 5e-4 on weights only, batch 12). Two initialisations:
 ``"sparse"`` (the authors' code: 15 non-zero N(0, 1) input weights per unit) and ``"uniform"``
-(PyTorch's default ``nn.Linear`` initialisation). ``01_autoencoders`` measures both: on the mini
-benchmark the sparse N(0, 1) weights saturate the output sigmoid and the gate loses about ten
-points, so the mini profile uses ``"uniform"``. At test time the error of a sample is the
+(PyTorch's default ``nn.Linear`` initialisation); each profile names its choice
+(:class:`eglib.config.Profile`), and ``01_autoencoders`` compares them. At test time the error of a sample is the
 Euclidean distance between ``z`` and its reconstruction.
 """
 
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from eglib.config import resolve_device
-from eglib.preprocessing import FeatureStandardizer
+from eglib.method.standardizer import FeatureStandardizer
 
 
 INITS = ("uniform", "sparse")
@@ -55,7 +54,7 @@ class GateAutoencoder(nn.Module):
 
 
 @dataclass
-class TrainingHistory:
+class TrainingLog:
     """Mean training loss (BCE) and, when validation data was given, mean val error (L2), per epoch.
 
     Entry 0 of each list is measured before the first update, entry ``e`` after epoch ``e``.
@@ -71,7 +70,7 @@ class TaskAutoencoder:
 
     network: GateAutoencoder
     standardizer: FeatureStandardizer
-    history: TrainingHistory = field(default_factory=TrainingHistory)
+    log: TrainingLog = field(default_factory=TrainingLog)
 
     @property
     def hidden_size(self) -> int:
@@ -142,7 +141,7 @@ def train_autoencoder(
         device: where training runs.
 
     Returns:
-        The trained :class:`TaskAutoencoder` (its network on ``device``) with its history.
+        The trained :class:`TaskAutoencoder` (its network on ``device``) with its training log.
     """
     if train_features.ndim != 2 or len(train_features) == 0:
         raise ValueError(f"train_features must be a non-empty [N, D] tensor; got {tuple(train_features.shape)}. "
@@ -170,9 +169,9 @@ def train_autoencoder(
     z_train = standardizer(train_features.to(device))
     autoencoder = TaskAutoencoder(network=network, standardizer=standardizer)
     with torch.no_grad():
-        autoencoder.history.train_loss.append(float(F.binary_cross_entropy_with_logits(network(z_train), z_train)))
+        autoencoder.log.train_loss.append(float(F.binary_cross_entropy_with_logits(network(z_train), z_train)))
     if val_features is not None:
-        autoencoder.history.val_error.append(autoencoder.mean_error(val_features.to(device)))
+        autoencoder.log.val_error.append(autoencoder.mean_error(val_features.to(device)))
     for _ in range(epochs):
         network.train()
         order = torch.randperm(len(z_train), generator=generator).to(device)
@@ -184,8 +183,8 @@ def train_autoencoder(
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(z)
-        autoencoder.history.train_loss.append(total / len(z_train))
+        autoencoder.log.train_loss.append(total / len(z_train))
         if val_features is not None:
-            autoencoder.history.val_error.append(autoencoder.mean_error(val_features.to(device)))
+            autoencoder.log.val_error.append(autoencoder.mean_error(val_features.to(device)))
     network.eval()
     return autoencoder

@@ -1,6 +1,6 @@
 """The paper profile's datasets: from the downloaded files to one prepared layout, and back.
 
-``data_scripts/get_paper_data.py`` fetches each dataset's files (:mod:`eglib.downloads`), extracts
+``data_scripts/get_paper_data.py`` fetches each dataset's files (:mod:`eglib.data.downloads`), extracts
 them and calls :func:`prepare`, which turns the dataset's own layout (folders, annotation and
 split files) into one layout shared by every dataset::
 
@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from eglib import config
-from eglib.downloads import DatasetEntry, load_manifest
+from eglib.data.downloads import DatasetEntry, load_manifest
 
 SPLITS = ("train", "test")
 VOC_ACTIONS = ("jumping", "phoning", "playinginstrument", "reading", "ridingbike", "ridinghorse", "running",
@@ -75,7 +75,7 @@ class PreparedWriter:
             raise PaperDataError(f"{source} is listed by the dataset's annotation files but missing: the files are "
                                  "not in the official layout (a repacked mirror?) or the extraction is stale. Delete "
                                  "raw/<dataset>/extracted and run the script again; if it persists, compare the "
-                                 "archive with the layout in the preparer's docstring (eglib/paper_data.py).")
+                                 "archive with the layout in the preparer's docstring (eglib/data/prepare.py).")
         target = self._target(split, label, stem or source.stem)
         if box is None and source.suffix.lower() in (".jpg", ".jpeg"):
             shutil.copyfile(source, target)

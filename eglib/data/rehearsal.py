@@ -3,10 +3,10 @@
 ``PROFILE=rehearsal`` runs every notebook on the paper profile's code path (AlexNet at 227 px,
 relu5 gate features, whole-network experts, the paper's tasks in the paper's order, an ImageNet
 base task) where neither the datasets nor AlexNet's ImageNet weights can be had. :func:`build`
-writes, for every dataset of ``eglib/paper_datasets.json``, the files its official archive
+writes, for every dataset of ``eglib/data/paper_datasets.json``, the files its official archive
 extracts to (split lists, ``.mat`` annotations, VOC XML, idx files ...), with the dataset's full
 class count and a few small generated images per class, then prepares them with the same
-:func:`eglib.paper_data.prepare` a real download goes through. It also writes a folder of
+:func:`eglib.data.prepare.prepare` a real download goes through. It also writes a folder of
 ``ILSVRC2012_val_*.JPEG`` files that stands in for ``EGLIB_IMAGENET_DIR``, and a folder of
 frame sequences (``video/<domain>/<sequence>/<frame>.png`` with ``order.txt``, the mini video
 domains written out) that stands in for ``EGLIB_VIDEO_DIR``.
@@ -29,8 +29,10 @@ from xml.sax.saxutils import escape
 import numpy as np
 from PIL import Image
 
-from eglib import config, paper_data
-from eglib.downloads import load_manifest
+from eglib import config
+from eglib.data import prepare
+from eglib.data.downloads import load_manifest
+from eglib.video import clips
 
 REHEARSAL_VERSION = 2
 IMAGE_SIDE = 64         # generated images are small; the loader resizes them to 227 px
@@ -137,13 +139,13 @@ def write_aircraft(raw: Path, task: int, classes: int) -> None:
 
 def write_actions(raw: Path, task: int, classes: int) -> None:
     base = raw / "VOCdevkit" / "VOC2012"
-    actions = paper_data.VOC_ACTIONS[:classes]
+    actions = prepare.VOC_ACTIONS[:classes]
     lists = {"train": [], "test": []}
     (base / "Annotations").mkdir(parents=True, exist_ok=True)
     for number, (split, label, index) in enumerate(_samples(classes), 1):
         image_id = f"2011_{number:06d}"
         _save(base / "JPEGImages" / f"{image_id}.jpg", generated_image(task, label, number))
-        flags = "".join(f"<{a}>{int(a == actions[label])}</{a}>" for a in (*paper_data.VOC_ACTIONS, "other"))
+        flags = "".join(f"<{a}>{int(a == actions[label])}</{a}>" for a in (*prepare.VOC_ACTIONS, "other"))
         person = (f"<object><name>person</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>{IMAGE_SIDE}</xmax>"
                   f"<ymax>{IMAGE_SIDE}</ymax></bndbox><actions>{flags}</actions></object>")
         (base / "Annotations" / f"{image_id}.xml").write_text(
@@ -199,22 +201,14 @@ def write_imagenet(folder: Path, count: int = IMAGENET_IMAGES) -> None:
 
 
 def write_video(folder: Path) -> None:
-    """The mini video domains as frame folders: ``<domain>/seq_NNN/frame_N.png`` and ``order.txt``."""
-    from eglib import video
-
-    domains = video.make_mini_video(splits=VIDEO_SEQUENCES)
-    for name, domain in domains.items():
-        clips = np.concatenate([domain.split(split) for split in ("train", "val", "test")])
-        for number, clip in enumerate(clips):
-            for t, frame in enumerate(clip):
-                _save(folder / name / f"seq_{number:03d}" / f"frame_{t}.png", frame)
-    (folder / "order.txt").write_text("\n".join(domains) + "\n")
+    """The mini video domains as frame folders (:func:`eglib.video.clips.write_frame_folders`)."""
+    clips.write_frame_folders(clips.make_mini_video(splits=VIDEO_SEQUENCES), folder)
 
 
 def build(root: Path | None = None) -> Path:
     """Generate and prepare every dataset into ``root`` (default :func:`rehearsal_root`).
 
-    Each dataset goes through :func:`eglib.paper_data.prepare`, so its layout is checked the way a
+    Each dataset goes through :func:`eglib.data.prepare.prepare`, so its layout is checked the way a
     real download's is; ``ready.json`` is written last, so an interrupted build is rebuilt.
     """
     root = Path(root) if root is not None else rehearsal_root()
@@ -226,7 +220,7 @@ def build(root: Path | None = None) -> Path:
         for task, (name, writer) in enumerate(WRITERS.items()):
             raw = Path(scratch) / name
             writer(raw, task, manifest[name].classes)
-            counts[name] = paper_data.prepare(manifest[name], raw, root)
+            counts[name] = prepare.prepare(manifest[name], raw, root)
     for folder, writer in (("imagenet", write_imagenet), ("video", write_video)):
         shutil.rmtree(root / folder, ignore_errors=True)
         writer(root / folder)

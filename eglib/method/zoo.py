@@ -25,11 +25,11 @@ from typing import Any
 
 import torch
 
-from eglib import backbones
-from eglib.autoencoder import TaskAutoencoder
-from eglib.experts import Expert
-from eglib.gate import ExpertGate
-from eglib.preprocessing import FeatureStandardizer
+from eglib.features import backbones
+from eglib.method.autoencoder import TaskAutoencoder
+from eglib.method.experts import Expert
+from eglib.method.gate import ExpertGate
+from eglib.method.standardizer import FeatureStandardizer
 from eglib.storage import atomic_writer, file_sha256, save_tensors
 
 ZOO_FORMAT = 1

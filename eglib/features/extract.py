@@ -1,14 +1,15 @@
-"""Gate features: frozen backbone activations, batched, with an on-disk cache (notebook 00).
+"""The frozen backbone's outputs that the method reads, batched, with an on-disk cache (notebook 00).
 
-:func:`extract_features` turns RGB images into ``[N, D]`` float features. Layers:
+One pass of the images through the frozen trunk gives every layer the method needs
+(:func:`extract_layers`):
 
-* ``"conv"``   -- the backbone's spatial feature map, flattened (the paper's choice);
-* ``"pooled"`` -- that map averaged over space, ``[N, C]``;
-* ``"split"``  -- the activations where an expert begins, flattened: the cached input of expert
-  training. Mini: MobileNetV2 block 16, ``160 x 3 x 3`` floats. Paper: the expert is the whole
-  AlexNet, so its input is the resized image itself, kept as **uint8** ``3 x 227 x 227`` (a
-  quarter of the memory of floats; the expert normalises it, see
-  :class:`eglib.backbones.NormalizeImages`).
+* ``"conv"``   -- the backbone's spatial feature map, flattened: the paper's gate features;
+* ``"pooled"`` -- that map averaged over space, ``[N, C]``: the mini profile's gate features;
+* ``"expert_input"`` -- what an expert reads, taken at the backbone's *cut point* on the way to
+  the gate's map. Mini: MobileNetV2's block 16, ``[N, 160, 3, 3]`` floats. Paper: the expert is
+  the whole AlexNet, so its input is the resized image itself, kept as **uint8**
+  ``[N, 3, 227, 227]`` (a quarter of the memory of floats; the expert normalises it, see
+  :class:`eglib.features.backbones.NormalizeImages`).
 
 :func:`cached_features` does the same through a cache under ``<data_root>/cache/features``
 whose key covers backbone, layer, input size, the weights' checksum and the images' bytes, so a
@@ -27,12 +28,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from eglib import backbones, config
+from eglib import config
+from eglib.features import backbones
+from eglib.splits import SPLITS
 from eglib.storage import atomic_writer
 
-LAYERS = ("conv", "pooled", "split")
+LAYERS = ("conv", "pooled", "expert_input")
 # Bump when the preprocessing or extraction code changes, so old cache entries are not reused.
-FEATURE_CODE_VERSION = 1
+FEATURE_CODE_VERSION = 2
 ImageBatch = np.ndarray | torch.Tensor | Sequence[Image.Image]
 
 
@@ -93,40 +96,79 @@ def _resized(batch: list[np.ndarray] | np.ndarray, size: int, device: torch.devi
     return x
 
 
+def _pass(batch: list[np.ndarray] | np.ndarray, spec: backbones.BackboneSpec, trunk: backbones.ConvFeatures,
+          layers: tuple[str, ...], device: torch.device) -> dict[str, torch.Tensor]:
+    """One pass of a batch of uint8 images through the frozen trunk, giving each of ``layers``.
+
+    The expert's cut point lies on the trunk's way to the gate's map, so the expert input is taken
+    on the way (``trunk[:cut]``, then ``trunk[cut:]`` continues to the gate's map): gate features
+    and expert inputs of the same images cost one pass.
+    """
+    resized = _resized(batch, spec.input_size, device)                    # [n, 3, S, S] in 0..1
+    out = {}
+    cut = spec.expert_cut if "expert_input" in layers else None
+    if cut == 0:  # a whole-network expert's input is the image itself, kept as uint8
+        out["expert_input"] = resized.mul(255).round_().to(torch.uint8)
+    gate_layers = [layer for layer in layers if layer != "expert_input"]
+    if not gate_layers and cut == 0:
+        return out
+    x = backbones.normalize_images(resized)
+    if cut:
+        x = trunk.trunk[:cut](x)
+        out["expert_input"] = x                                          # [n, C, h, w] at the cut point
+        if not gate_layers:
+            return out
+        x = trunk.trunk[cut:](x)
+    else:
+        x = trunk(x)
+    if "conv" in layers:
+        out["conv"] = x.flatten(1)                                       # [n, C*h*w]
+    if "pooled" in layers:
+        out["pooled"] = x.mean(dim=(2, 3))                               # [n, C]
+    return out
+
+
 @torch.no_grad()
-def extract_features(images: ImageBatch, backbone: str = "mobilenet_v2", layer: str = "conv",
-                     device: str | torch.device = "auto", batch_size: int = 128) -> torch.Tensor:
-    """Frozen backbone features of RGB images.
+def extract_layers(images: ImageBatch, backbone: str = "mobilenet_v2", layers: Sequence[str] = ("conv",),
+                   device: str | torch.device = "auto", batch_size: int = 128) -> dict[str, torch.Tensor]:
+    """Several layers of the frozen backbone from one pass of every image batch.
 
     Args:
         images: uint8 ``[N, H, W, 3]`` array/tensor or a list of PIL images of any size; each is
             resized to the backbone's input size.
-        backbone: key of :data:`eglib.backbones.BACKBONES`.
-        layer: ``"conv"`` (flattened spatial map, ``D = C*h*w``), ``"pooled"`` (``D = C``) or
-            ``"split"`` (flattened expert input).
-        device: where the backbone runs and the result lives.
+        backbone: key of :data:`eglib.features.backbones.BACKBONES`.
+        layers: any of :data:`LAYERS`:
+
+            * ``"conv"``: the gate's spatial map, flattened, float32 ``[N, C*h*w]``;
+            * ``"pooled"``: that map averaged over space, float32 ``[N, C]``;
+            * ``"expert_input"``: what an expert reads, at the backbone's cut point: float32
+              ``[N, C, h, w]`` activations (mini), or the resized image as uint8 ``[N, 3, S, S]``
+              for a whole-network expert (paper profiles).
+        device: where the backbone runs and the results live.
         batch_size: images per forward pass.
 
     Returns:
-        float32 ``[N, D]`` on ``device`` (uint8 for ``"split"`` of a whole-network expert).
+        ``{layer: tensor}`` on ``device``.
     """
     spec = backbones.get_backbone_spec(backbone)
-    _check_layer(layer)
+    layers = tuple(dict.fromkeys(layers))
+    for layer in layers:
+        _check_layer(layer)
+    if "expert_input" in layers and spec.expert_cut is None:
+        raise ValueError(f"Backbone {backbone!r} has no expert cut point; it cannot give layer='expert_input'.")
     batch = as_uint8_batch(images)
     device = config.resolve_device(device)
     trunk, _ = _trunk(backbone, str(device))
-    if layer == "split" and spec.expert_split is None:
-        raise ValueError(f"Backbone {backbone!r} has no expert split point; layer='split' is for the mini experts.")
-    net = trunk.trunk[:spec.expert_split] if layer == "split" else trunk
-    outputs = []
-    for start in range(0, len(batch), batch_size):
-        if layer == "split" and spec.expert_split == 0:  # the expert's input is the image: kept as uint8
-            resized = _resized(batch[start:start + batch_size], spec.input_size, device)
-            outputs.append(resized.mul_(255).round_().to(torch.uint8).flatten(1))
-            continue
-        maps = net(_to_input(batch[start:start + batch_size], spec.input_size, device))
-        outputs.append(maps.mean(dim=(2, 3)) if layer == "pooled" else maps.flatten(1))
-    return torch.cat(outputs)
+    parts = [_pass(batch[start:start + batch_size], spec, trunk, layers, device)
+             for start in range(0, len(batch), batch_size)]
+    return {layer: torch.cat([part[layer] for part in parts]) for layer in layers}
+
+
+def extract_features(images: ImageBatch, backbone: str = "mobilenet_v2", layer: str = "conv",
+                     device: str | torch.device = "auto", batch_size: int = 128) -> torch.Tensor:
+    """One layer of :func:`extract_layers`: ``conv`` ``[N, C*h*w]``, ``pooled`` ``[N, C]`` or
+    ``expert_input`` ``[N, C, h, w]`` (uint8 ``[N, 3, S, S]`` for a whole-network expert)."""
+    return extract_layers(images, backbone, (layer,), device, batch_size)[layer]
 
 
 def pool_conv_features(features: torch.Tensor, backbone: str) -> torch.Tensor:
@@ -148,8 +190,7 @@ def cache_key(images: np.ndarray, backbone: str, layer: str, device: torch.devic
     spec = backbones.get_backbone_spec(backbone)
     digest = hashlib.sha256()
     _, weights_digest = _trunk(backbone, "cpu")
-    images_u8 = "|u8" if layer == "split" and spec.expert_split == 0 else ""  # whole-network experts' uint8 input
-    digest.update(f"{backbone}|{layer}{images_u8}|{spec.conv_layers}|{spec.input_size}|{weights_digest}|"
+    digest.update(f"{backbone}|{layer}|{spec.expert_cut}|{spec.conv_layers}|{spec.input_size}|{weights_digest}|"
                   f"v{FEATURE_CODE_VERSION}|{torch.__version__}|{device.type}|".encode())
     digest.update(f"{images.shape}|{images.dtype}|".encode())
     digest.update(np.ascontiguousarray(images).tobytes())
@@ -161,23 +202,31 @@ def cached_features(images: np.ndarray, backbone: str = "mobilenet_v2", layer: s
     """:func:`extract_features` of a uint8 array ``[N, H, W, 3]``, read from / written to the cache.
 
     Returns:
-        float32 ``[N, D]`` on ``device``.
+        the layer's tensor on ``device`` (shapes as in :func:`extract_layers`).
     """
     _check_layer(layer)
     images = as_uint8_batch(images)
     if not isinstance(images, np.ndarray):
         raise ValueError("cached_features needs one uint8 array [N, H, W, 3]; use extract_features for lists.")
     device = config.resolve_device(device)
-    path = cache_dir() / f"{backbone}-{layer}-{cache_key(images, backbone, layer, device)}.npy"
+    spec = backbones.get_backbone_spec(backbone)
+    path = _cache_path(images, backbone, layer, device)
     if path.exists():
         try:
             return torch.from_numpy(np.load(path)).to(device)
         except (ValueError, OSError):
             path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
-    features = extract_features(images, backbone=backbone, layer=layer, device=device)
-    with atomic_writer(path) as out:
-        np.save(out, features.cpu().numpy())
-    return features
+    # the gate's map and the expert input of the same images come from one pass: cache both
+    layers = ("conv", "expert_input") if layer in ("conv", "expert_input") and spec.expert_cut else (layer,)
+    computed = extract_layers(images, backbone=backbone, layers=layers, device=device)
+    for name, values in computed.items():
+        with atomic_writer(_cache_path(images, backbone, name, device)) as out:
+            np.save(out, values.cpu().numpy())
+    return computed[layer]
+
+
+def _cache_path(images: np.ndarray, backbone: str, layer: str, device: torch.device) -> Path:
+    return cache_dir() / f"{backbone}-{layer}-{cache_key(images, backbone, layer, device)}.npy"
 
 
 def benchmark_features(benchmark, backbone: str = "mobilenet_v2", layer: str = "conv",
@@ -185,27 +234,27 @@ def benchmark_features(benchmark, backbone: str = "mobilenet_v2", layer: str = "
     """Cached features of every split of every domain, and of the base images.
 
     Args:
-        benchmark: an :class:`eglib.data.Benchmark`.
+        benchmark: an :class:`eglib.data.types.Benchmark`.
 
     Returns:
-        ``({domain: {"train"|"val"|"test": [N, D]}}, base [N_base, D])``. The pooled layer is
-        derived from the cached conv map, so both layers cost one extraction. For ``"split"`` of
-        a whole-network expert (paper profiles) whose images are stored at the input size, the
-        images themselves come back as uint8 ``[N, 3, S, S]``, without a copy on the CPU.
+        ``({domain: {"train"|"val"|"test": tensor}}, base tensor)``, shapes as in
+        :func:`extract_layers`. The pooled layer is derived from the cached conv map, so every
+        layer costs one extraction. For ``"expert_input"`` of a whole-network expert (paper
+        profiles) whose images are stored at the input size, the images themselves come back as
+        uint8 ``[N, 3, S, S]``, without a copy on the CPU.
     """
     _check_layer(layer)
     spec = backbones.get_backbone_spec(backbone)
 
     def get(images: np.ndarray) -> torch.Tensor:
-        if layer == "split" and spec.expert_split == 0 and images.shape[1:3] == (spec.input_size,) * 2:
+        if layer == "expert_input" and spec.expert_cut == 0 and images.shape[1:3] == (spec.input_size,) * 2:
             # a whole-network expert's input is the image itself: a [N, 3, S, S] view of the
             # benchmark's own array (no copy, nothing cached) on the CPU, a uint8 copy on a GPU
             return torch.from_numpy(images).permute(0, 3, 1, 2).to(config.resolve_device(device))
-        if layer == "split":
-            return cached_features(images, backbone=backbone, layer="split", device=device)
-        conv = cached_features(images, backbone=backbone, layer="conv", device=device)
-        return pool_conv_features(conv, backbone) if layer == "pooled" else conv
+        if layer == "pooled":  # derived from the cached conv map: both gate layers cost one extraction
+            return pool_conv_features(cached_features(images, backbone=backbone, layer="conv", device=device), backbone)
+        return cached_features(images, backbone=backbone, layer=layer, device=device)
 
-    per_domain = {name: {split: get(domain.split(split).images) for split in ("train", "val", "test")}
+    per_domain = {name: {split: get(domain.split(split).images) for split in SPLITS}
                   for name, domain in benchmark.domains.items()}
     return per_domain, get(benchmark.base)

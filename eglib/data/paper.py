@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from eglib import data, paper_data
+from eglib.data import prepare
+from eglib.data.mini import load_mini
+from eglib.data.types import Benchmark, Domain, Split
 
 PAPER_TASKS = ("scenes", "birds", "flowers", "cars", "aircraft", "actions")
 RELATEDNESS_TASKS = ("svhn", "letters", "mnist")
@@ -39,18 +41,18 @@ def imagenet_files(folder: Path) -> list[Path]:
     """ImageNet image files under ``folder``: flat validation files or synset sub-folders.
 
     Raises:
-        paper_data.PaperDataError: the folder is missing or does not look like ImageNet.
+        prepare.PaperDataError: the folder is missing or does not look like ImageNet.
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise paper_data.PaperDataError(f"EGLIB_IMAGENET_DIR={folder} is not a folder. Point it at ImageNet's "
+        raise prepare.PaperDataError(f"EGLIB_IMAGENET_DIR={folder} is not a folder. Point it at ImageNet's "
                                         "validation images (ILSVRC2012_val_*.JPEG) or its n######## synset folders.")
     files = sorted(p for p in folder.iterdir() if p.is_file() and IMAGENET_FILE.match(p.name))
     synsets = sorted(p for p in folder.iterdir() if p.is_dir() and SYNSET_FOLDER.match(p.name))
     for synset in synsets:
         files += sorted(p for p in synset.iterdir() if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
     if not files:
-        raise paper_data.PaperDataError(
+        raise prepare.PaperDataError(
             f"{folder} holds neither ILSVRC2012_val_*.JPEG files nor n######## synset folders: it does not look "
             "like ImageNet. Point EGLIB_IMAGENET_DIR at the extracted ILSVRC2012 validation (or training) images.")
     return files
@@ -61,7 +63,7 @@ def imagenet_images(folder: Path, count: int = 1000, size: int = 227, seed: int 
     unreadable files were skipped."""
     files = imagenet_files(folder)
     chosen = np.random.default_rng(seed).permutation(len(files))[:count]
-    images, _, skipped = paper_data.read_images([(files[i], 0) for i in sorted(chosen)], size)
+    images, _, skipped = prepare.read_images([(files[i], 0) for i in sorted(chosen)], size)
     return images, len(skipped)
 
 
@@ -80,8 +82,8 @@ def _hold_out(items: list[tuple[Path, int]], fraction: float, seed: int) -> tupl
 
 
 def load_paper(tasks: tuple[str, ...] = PAPER_TASKS, root: Path | None = None, size: int = 227,
-               val_fraction: float = 0.1, seed: int = 0, imagenet: Path | None = None) -> data.Benchmark:
-    """Load the prepared paper datasets as a :class:`eglib.data.Benchmark` of ``size`` px images.
+               val_fraction: float = 0.1, seed: int = 0, imagenet: Path | None = None) -> Benchmark:
+    """Load the prepared paper datasets as a :class:`eglib.data.types.Benchmark` of ``size`` px images.
 
     ``imagenet`` is the folder of base-task images (default: ``EGLIB_IMAGENET_DIR``). ``meta``
     records the image counts, the skipped (corrupt) files per task and split, and where the base
@@ -89,21 +91,21 @@ def load_paper(tasks: tuple[str, ...] = PAPER_TASKS, root: Path | None = None, s
     """
     domains, meta = {}, {"skipped": {}, "counts": {}}
     for name in tasks:
-        prepared = paper_data.load_prepared(name, root)
+        prepared = prepare.load_prepared(name, root)
         train_items, val_items = _hold_out(prepared.train, val_fraction, seed)
         splits, skipped = {}, {}
         for split, items in (("train", train_items), ("val", val_items), ("test", prepared.test)):
             if not items:
-                raise paper_data.PaperDataError(f"{name}: no {split} images after holding out {val_fraction:.0%} of "
+                raise prepare.PaperDataError(f"{name}: no {split} images after holding out {val_fraction:.0%} of "
                                                 "each class for validation; the prepared folder is too small.")
-            images, labels, bad = paper_data.read_images(items, size)
-            splits[split], skipped[split] = data.Split(images, labels), len(bad)
-        domains[name] = data.Domain(name=name, classes=prepared.classes, **splits)
+            images, labels, bad = prepare.read_images(items, size)
+            splits[split], skipped[split] = Split(images, labels), len(bad)
+        domains[name] = Domain(name=name, classes=prepared.classes, **splits)
         meta["skipped"][name] = skipped
         meta["counts"][name] = {split: len(s) for split, s in splits.items()}
     base, base_meta = base_images(size=size, seed=seed, folder=imagenet)
     meta.update(base_meta)
-    return data.Benchmark(domains=domains, base=base, root=root or paper_data.paper_root(), meta=meta)
+    return Benchmark(domains=domains, base=base, root=root or prepare.paper_root(), meta=meta)
 
 
 def base_images(size: int = 227, seed: int = 0, folder: Path | None = None) -> tuple[np.ndarray, dict]:
@@ -114,10 +116,10 @@ def base_images(size: int = 227, seed: int = 0, folder: Path | None = None) -> t
     if folder is not None:
         images, skipped = imagenet_images(folder, size=size, seed=seed)
         return images, {"base_source": "imagenet", "base_skipped": skipped}
-    return data.load_mini().base, {"base_source": "mini stand-in"}
+    return load_mini().base, {"base_source": "mini stand-in"}
 
 
 def missing_tasks(tasks: tuple[str, ...] = PAPER_TASKS, root: Path | None = None) -> list[str]:
     """The tasks whose prepared folder is absent or incomplete."""
-    base = root or paper_data.paper_root()
+    base = root or prepare.paper_root()
     return [name for name in tasks if not (base / name / "ready.json").exists()]

@@ -13,18 +13,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from eglib import config, experts, features, relatedness
-from eglib.autoencoder import train_autoencoder
-from eglib.preprocessing import FeatureStandardizer
-from eglib.zoo import ExpertZoo
+from eglib import config
+from eglib.config import BASE
+from eglib.features import extract
+from eglib.method import experts, relatedness
+from eglib.method.gate import routed_rows
+from eglib.method.autoencoder import train_autoencoder
+from eglib.method.standardizer import FeatureStandardizer
+from eglib.method.zoo import ExpertZoo
 
-BASE = "base"
 LabelledImages = tuple[np.ndarray, np.ndarray]
 
 
@@ -69,12 +73,15 @@ class LifelongLearner:
 
     # -- features (never through the on-disk cache: a learned task's data must not persist) --
     def _gate_features(self, images: np.ndarray) -> torch.Tensor:
-        return features.extract_features(images, backbone=self.profile.backbone, layer=self.profile.layer,
-                                         device=self.device)
+        """Gate features ``[N, D]`` of uint8 images ``[N, H, W, 3]``."""
+        return extract.extract_features(images, backbone=self.profile.backbone, layer=self.profile.layer,
+                                        device=self.device)
 
-    def _expert_inputs(self, images: np.ndarray) -> torch.Tensor:
-        flat = features.extract_features(images, backbone=self.profile.backbone, layer="split", device=self.device)
-        return experts.as_split_maps(flat, self.profile.backbone)
+    def _gate_features_and_expert_inputs(self, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gate features ``[N, D]`` and expert inputs ``[N, C, h, w]`` from one backbone pass."""
+        out = extract.extract_layers(images, backbone=self.profile.backbone,
+                                     layers=(self.profile.layer, "expert_input"), device=self.device)
+        return out[self.profile.layer], out["expert_input"]
 
     def _check_task(self, name: str, train: LabelledImages, val: LabelledImages) -> int:
         if name in self.zoo.task_names or name == BASE:
@@ -84,7 +91,7 @@ class LifelongLearner:
                 raise ValueError(f"Task {name!r} has no {split} data; relatedness needs a validation split too.")
             if len(images) != len(labels):
                 raise ValueError(f"Task {name!r}: {len(images)} {split} images but {len(labels)} labels.")
-            features.as_uint8_batch(images)  # shape / dtype / channel checks with clear messages
+            extract.as_uint8_batch(images)  # shape / dtype / channel checks with clear messages
         classes = int(np.max(train[1])) + 1
         if len(np.unique(train[1])) < 2:
             raise ValueError(f"Task {name!r} has a single class; a classification expert needs at least 2.")
@@ -93,12 +100,14 @@ class LifelongLearner:
     def add_task(self, name: str, train: LabelledImages, val: LabelledImages) -> dict:
         """Learn task ``name`` from ``train`` and ``val`` (uint8 images ``[N, H, W, 3]``, int labels ``[N]``).
 
-        Returns the manifest entry: source, relatedness to every candidate, method, sizes.
+        Returns the manifest entry: source, relatedness to every candidate and to the source
+        (``None`` when the base model was no candidate), method, sizes.
         """
         classes = self._check_task(name, train, val)
         options = self.profile.autoencoder_options()
         index = len(self.zoo.task_names)
-        train_gate, val_gate = self._gate_features(train[0]), self._gate_features(val[0])
+        train_gate, inputs = self._gate_features_and_expert_inputs(train[0])
+        val_gate = self._gate_features(val[0])
         standardizer = self.zoo.standardizer()
         new_autoencoder = train_autoencoder(train_gate, standardizer=standardizer, seed=self.seed + 1 + index,
                                             device=self.device, **options)                       # step 1
@@ -107,12 +116,9 @@ class LifelongLearner:
         if self.zoo.manifest.get("base_autoencoder") is not None:
             candidates = {BASE: self.zoo.base_autoencoder(), **candidates}
         rel = {old: relatedness.relatedness_from_errors(er_k, ae.mean_error(val_gate)) for old, ae in candidates.items()}
-        if rel:                                                                                   # step 3
-            source, _, method = relatedness.choose_source(rel, self.profile.relatedness_threshold)
-        else:  # the first task when the base model is no candidate: fine-tune the base model
-            source, method = BASE, "finetune"
+        source, source_rel, method = relatedness.choose_source(rel, self.profile.relatedness_threshold)  # step 3
         source_expert = experts.base_expert(self.profile.backbone) if source == BASE else self.zoo.expert(source)
-        inputs, labels = self._expert_inputs(train[0]), torch.as_tensor(np.asarray(train[1]), dtype=torch.long)
+        labels = torch.as_tensor(np.asarray(train[1]), dtype=torch.long)
         train_options = {"epochs": self.profile.expert_epochs, "lr": self.profile.expert_lr,
                          "flip": self.profile.expert_flip, "seed": self.seed + index, "device": self.device}
         if method == "lwf":
@@ -121,7 +127,8 @@ class LifelongLearner:
         else:
             expert, _ = experts.finetune(source_expert, name, inputs, labels, classes, **train_options)
         expert.heads = torch.nn.ModuleDict({name: expert.heads[name]})  # the new expert answers its own task
-        info = {"classes": classes, "source": source, "relatedness": rel, "method": method,
+        info = {"classes": classes, "source": source, "relatedness": rel,
+                "source_relatedness": None if np.isnan(source_rel) else source_rel, "method": method,
                 "Er_k": er_k, "train_size": len(labels), "val_size": len(val[1])}
         self.zoo.add_task(name, new_autoencoder, expert, info)                                    # step 4
         return self.zoo.task(name)
@@ -136,44 +143,50 @@ class LifelongLearner:
         return list(tasks or known)
 
     @torch.no_grad()
-    def predict(self, images: np.ndarray, threshold: float | None = None, tasks: list[str] | None = None) -> Prediction:
+    def predict(self, images: np.ndarray, threshold: float | None = None, tasks: list[str] | None = None,
+                router: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Prediction:
         """Route every image on its own, then run only the experts that received images.
 
         With ``threshold`` (the paper's multi-expert option, 0.1) every expert whose gate
         probability exceeds it answers; the sample takes the answer that maximises
         ``p_task(x) * max softmax of that expert`` (the gate's belief times the expert's).
         ``tasks`` restricts the gate to those tasks: the system as it stood when they were the
-        only ones learned (e.g. the first three, for the paper's Table 1).
+        only ones learned (e.g. the first three, for the paper's Table 1). ``router`` replaces the
+        gate by another rule that maps gate features ``[N, D]`` to task indices ``[N]`` into
+        ``tasks`` (e.g. the discriminative task classifier baseline).
         """
         tasks = self._known_tasks(tasks)
-        gate = self.zoo.gate(temperature=self.profile.gate_temperature, tasks=tasks)
-        probabilities = gate.probabilities(self._gate_features(images)).cpu()        # [N, K]
-        chosen = gate.route_probabilities(probabilities, threshold)                  # [N] or [N, K]
-        active = chosen if chosen.ndim == 2 else torch.nn.functional.one_hot(chosen, len(tasks)).bool()
-        inputs = self._expert_inputs(images)
+        gate_features, inputs = self._gate_features_and_expert_inputs(images)   # one backbone pass
+        if router is None:
+            gate = self.zoo.gate(temperature=self.profile.gate_temperature, tasks=tasks)
+            probabilities = gate.probabilities(gate_features).cpu()                  # [N, K]
+            routes = gate.route_probabilities(probabilities, threshold)              # [N] or [N, K]
+        else:
+            routes = router(gate_features).cpu()                                     # [N]
+            probabilities = torch.nn.functional.one_hot(routes.long(), len(tasks)).float()
         score = torch.full((len(images), len(tasks)), -1.0)
         answer = torch.full((len(images), len(tasks)), -1, dtype=torch.long)
-        for index, task in enumerate(tasks):
-            rows = active[:, index].nonzero().flatten()
-            if len(rows):
-                expert = self.zoo.expert(task).to(self.device)
-                best = torch.softmax(experts.logits(expert, task, inputs[rows.to(inputs.device)]), dim=1).max(dim=1)
-                score[rows, index] = probabilities[rows, index] * best.values.cpu()
-                answer[rows, index] = best.indices.cpu()
+        for index, rows in routed_rows(routes, len(tasks)):
+            expert = self.zoo.expert(tasks[index]).to(self.device)
+            best = torch.softmax(experts.logits(expert, tasks[index], inputs[rows.to(inputs.device)]), dim=1).max(dim=1)
+            score[rows, index] = probabilities[rows, index] * best.values.cpu()
+            answer[rows, index] = best.indices.cpu()
         task_index = score.argmax(dim=1)
         return Prediction(tasks=tasks, task_index=task_index, labels=answer[torch.arange(len(images)), task_index])
 
     def evaluate(self, test_sets: dict[str, LabelledImages], threshold: float | None = None,
-                 tasks: list[str] | None = None) -> dict:
+                 tasks: list[str] | None = None,
+                 router: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict:
         """Per-task and mean accuracy of Expert Gate (a misrouted sample is wrong) and of the gate,
-        routing among ``tasks`` (default: every learned task; each test set's task must be one)."""
+        routing among ``tasks`` (default: every learned task; each test set's task must be one);
+        ``threshold`` and ``router`` as in :meth:`predict`."""
         tasks = self._known_tasks(tasks)
         outside = [name for name in test_sets if name not in tasks]
         if outside:
             raise ValueError(f"No expert for {outside} among the tasks routed to, {tasks}.")
         per_task, gate_per_task = {}, {}
         for name, (images, labels) in test_sets.items():
-            prediction = self.predict(images, threshold=threshold, tasks=tasks)
+            prediction = self.predict(images, threshold=threshold, tasks=tasks, router=router)
             own = prediction.tasks.index(name)
             routed_right = prediction.task_index == own
             correct = routed_right & (prediction.labels == torch.as_tensor(np.asarray(labels), dtype=torch.long))

@@ -1,6 +1,6 @@
-"""The paper's baselines on the same data, expert architecture and epochs (notebook 05; issue 3).
+"""The paper's baselines on the same data, expert architecture and epochs (notebook 05).
 
-All functions take split-point activations per task: ``{task: (x [N, C, h, w], y [N])}`` in
+All functions take expert inputs per task: ``{task: (x [N, C, h, w], y [N])}`` in
 arrival order, and start from the base expert (ImageNet's upper part and head).
 
 * :func:`joint_training`    -- one shared upper part, one head per task, all data at once;
@@ -9,20 +9,25 @@ arrival order, and start from the base expert (ImageNet's upper part and head).
 * :func:`sequential_model`  -- a single model trained task after task (FT, or LwF distilling every
   earlier head), with its accuracy on every task after each stage;
 * :func:`most_confident`    -- run every expert, keep the answer of the most confident one;
-* :func:`routed_accuracy`   -- score (task, label) predictions: a misrouted sample is wrong.
+* :func:`routed_accuracy`   -- score (task, label) predictions: a misrouted sample is wrong;
+* :func:`train_baselines`   -- all of the above for one method table (notebook 05).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eglib import experts
 from eglib.config import resolve_device
+from eglib.method import experts
 
 TaskData = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
@@ -125,3 +130,84 @@ def most_confident(expert_by_task: dict[str, experts.Expert], x: torch.Tensor) -
 def routed_accuracy(task_index: torch.Tensor, labels: torch.Tensor, true_task: int, true_labels: torch.Tensor) -> float:
     """Share of samples routed to ``true_task`` *and* labelled right (a misrouted sample is wrong)."""
     return float(((task_index.cpu() == true_task) & (labels.cpu() == true_labels.cpu())).float().mean())
+
+
+def _untimed(label: str) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
+def _train_now(name: str, train: Callable[[], tuple[dict, dict]]) -> tuple[dict, dict]:
+    return train()
+
+
+@dataclass
+class BaselineResults:
+    """What :func:`train_baselines` measured, keyed by the method's row label.
+
+    Attributes:
+        per_task: ``{method: {task: test accuracy}}``.
+        resident_parameters: ``{method: weights needed at test time}``.
+        sequence_matrices: ``{method: accuracy after each stage}`` of the single models.
+        oracle_ft: the oracle FT experts ``{task: Expert}`` (also the most-confident rule's experts).
+    """
+
+    per_task: dict[str, dict[str, float]] = field(default_factory=dict)
+    resident_parameters: dict[str, int] = field(default_factory=dict)
+    sequence_matrices: dict[str, pd.DataFrame] = field(default_factory=dict)
+    oracle_ft: dict[str, experts.Expert] = field(default_factory=dict)
+
+
+def train_baselines(train: TaskData, test: TaskData, base: experts.Expert, *,
+                    checkpoint: Callable[[str, Callable[[], tuple[dict, dict]]], tuple[dict, dict]] = _train_now,
+                    measure: Callable[[str], contextlib.AbstractContextManager] = _untimed,
+                    **options) -> BaselineResults:
+    """Train and score the paper's baselines (Tables 1 and 2) on the same data as Expert Gate.
+
+    Args:
+        train, test: expert inputs and labels per task, in arrival order.
+        base: the base expert every baseline starts from.
+        checkpoint: ``checkpoint(name, train_fn) -> (models, extra)``; runs ``train_fn`` or reads its
+            result back (e.g. :func:`eglib.run.checkpoints.experts_checkpoint`). Default: train now.
+        measure: ``measure(label)`` context that times each method (e.g. ``CostLog.measure``).
+        options: training options of the experts (``epochs``, ``lr``, ``seed``, ``flip``, ``device``).
+    """
+    names = list(train)
+    results = BaselineResults()
+    label = "joint training"
+    with measure(label):
+        joint = checkpoint("joint", lambda: ({"joint": joint_training(train, base, **options)}, {}))[0]["joint"]
+    results.per_task[label] = {n: experts.accuracy(joint, n, *test[n]) for n in names}
+    results.resident_parameters[label] = joint.deployed_parameters(names)
+
+    for method, short in (("finetune", "FT"), ("lwf", "LwF")):
+        label = f"multiple {short} experts (oracle)"
+        with measure(label):
+            oracle = checkpoint(f"oracle_{method}", lambda: (oracle_experts(train, base, method, **options), {}))[0]
+        results.per_task[label] = {n: experts.accuracy(oracle[n], n, *test[n]) for n in names}
+        results.resident_parameters[label] = sum(oracle[n].deployed_parameters([n]) for n in names)
+        if method == "finetune":
+            results.oracle_ft = oracle
+
+    def in_sequence(method: str) -> tuple[dict, dict]:
+        model, matrix = sequential_model(train, test, base, method, **options)
+        return {"single": model}, {"matrix": matrix.to_dict()}
+
+    for method, short in (("finetune", "FT"), ("lwf", "LwF")):
+        label = f"single {short} model, after all tasks"
+        with measure(label):
+            models, extra = checkpoint(f"single_{method}", lambda: in_sequence(method))
+        matrix = pd.DataFrame(extra["matrix"]).loc[names, names]
+        results.sequence_matrices[label] = matrix
+        results.per_task[label] = matrix.iloc[-1].to_dict()
+        results.resident_parameters[label] = models["single"].deployed_parameters(names)
+
+    label = "most confident FT expert"
+    x_all = torch.cat([test[n][0] for n in names])
+    with measure(f"{label} (test)"):
+        task_index, labels_all = most_confident(results.oracle_ft, x_all)
+    offsets = np.cumsum([0] + [len(test[n][1]) for n in names])
+    results.per_task[label] = {
+        n: routed_accuracy(task_index[offsets[i]:offsets[i + 1]], labels_all[offsets[i]:offsets[i + 1]], i, test[n][1])
+        for i, n in enumerate(names)}
+    results.resident_parameters[label] = results.resident_parameters["multiple FT experts (oracle)"]
+    return results

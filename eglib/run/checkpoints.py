@@ -24,7 +24,8 @@ from typing import Any, Callable
 import torch
 
 from eglib import config
-from eglib.experts import Expert
+from eglib.method.experts import Expert
+from eglib.method.zoo import build_expert
 from eglib.storage import atomic_writer, file_sha256, save_tensors
 
 Experts = dict[str, Expert]
@@ -83,10 +84,24 @@ def models_checkpoint(name: str, train: Callable[[], tuple[dict[str, torch.nn.Mo
 
 def experts_checkpoint(name: str, train: Callable[[], tuple[Experts, dict[str, Any]]], backbone: str,
                        device: torch.device | str = "cpu") -> tuple[Experts, dict[str, Any], bool]:
-    """:func:`models_checkpoint` for :class:`~eglib.experts.Expert` models of ``backbone``."""
-    from eglib.zoo import build_expert
-
+    """:func:`models_checkpoint` for :class:`~eglib.method.experts.Expert` models of ``backbone``."""
     return models_checkpoint(name, train, lambda state: build_expert(state, backbone), device)
+
+
+Trainer = Callable[[str, Callable[[], tuple[dict, dict[str, Any]]]], tuple[dict, dict[str, Any]]]
+
+
+def expert_trainer(backbone: str, device: torch.device | str = "cpu") -> Trainer:
+    """``trained(name, train_fn) -> (experts, extra)``: experts of ``backbone`` trained now, or read
+    back from this run's checkpoint when it resumes (what notebook 05 hands its baselines)."""
+    return lambda name, train: experts_checkpoint(name, train, backbone, device)[:2]
+
+
+def model_trainer(build: Callable[[dict[str, torch.Tensor]], torch.nn.Module],
+                  device: torch.device | str = "cpu") -> Trainer:
+    """``trained(name, train_fn) -> (models, extra)`` for any module that ``build`` rebuilds from
+    its state dict (notebook 06's video networks)."""
+    return lambda name, train: models_checkpoint(name, train, build, device)[:2]
 
 
 def json_checkpoint(name: str, compute: Callable[[], Any]) -> Any:

@@ -1,6 +1,6 @@
 """``make reproduce``: run the numbered notebooks in order with papermill into ``runs/<timestamp>/``.
 
-    python -m eglib.reproduce [--profile mini] [--device cpu] [--seed 0] [--only 00 02]
+    python -m eglib.run.reproduce [--profile mini] [--device cpu] [--seed 0] [--only 00 02]
 
 Each run folder holds ``notebooks/`` (executed copies), ``figures/``, ``metrics/`` (one JSON per
 notebook) and the merged ``metrics.json``; ``runs/latest`` points at the newest run.
@@ -16,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from eglib import config, data, report, results
+from eglib import config, data
+from eglib.data import paper
+from eglib.run import outputs, report
 
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 REQUIRED_KEYS = ("gate_accuracy", "discriminative_accuracy", "gate_accuracy_per_domain",
@@ -59,10 +61,8 @@ def new_run_dir(runs: Path) -> Path:
 def paper_tasks_needed(selected: list[Path]) -> tuple[str, ...]:
     """The paper datasets the selected notebooks read: the six tasks, and for notebook 04 (the
     paper's Figure 6) also SVHN, letters and MNIST."""
-    from eglib import paper_benchmark
-
-    extra = paper_benchmark.RELATEDNESS_TASKS if any(p.name.startswith("04") for p in selected) else ()
-    return paper_benchmark.PAPER_TASKS + extra
+    extra = paper.RELATEDNESS_TASKS if any(p.name.startswith("04") for p in selected) else ()
+    return paper.PAPER_TASKS + extra
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,12 +119,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         timings[notebook.stem] = round(time.perf_counter() - start, 1)
         print(f"done in {timings[notebook.stem]:.0f} s", flush=True)
-    merged = results.merge_metrics(run)
+    merged = outputs.merge_metrics(run)
     merged["run"] = {**parameters, "notebook_seconds": timings, "failed_notebooks": failed,
                      "settings": dataclasses.asdict(config.get_profile(args.profile)),
                      "finished": dt.datetime.now().isoformat(timespec="seconds")}
-    results.write_json_atomic(run / "metrics.json", merged)
-    with results.atomic_writer(run / "report.md", "w") as out:
+    outputs.write_json_atomic(run / "metrics.json", merged)
+    with outputs.atomic_writer(run / "report.md", "w") as out:
         out.write(report.build_report(run, merged))
     if failed:
         print(f"error: {len(failed)} notebook(s) failed: {', '.join(failed)}; the report lists them: {run / 'report.md'}",

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from eglib.config import resolve_device
-from eglib.video import INPUT_FRAMES, PREDICTED_FRAMES, check_clips
+from eglib.method.gate import routed_rows
+from eglib.video.clips import INPUT_FRAMES, PREDICTED_FRAMES, check_clips
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -94,7 +95,7 @@ def as_float_clips(clips: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 @dataclass
-class VideoTrainingLog:
+class TrainingLog:
     """Per-epoch mean training L1 (0..1 scale) of the predicted frames."""
 
     loss: list[float] = field(default_factory=list)
@@ -102,7 +103,7 @@ class VideoTrainingLog:
 
 def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, epochs: int = 20, lr: float = 3e-3,
               batch_size: int = 32, seed: int = 0, device: str | torch.device = "auto",
-              **model_options) -> tuple[DynamicFilterNetwork, VideoTrainingLog]:
+              **model_options) -> tuple[DynamicFilterNetwork, TrainingLog]:
     """Train a DFN to predict frames 4-6 of every clip from frames 1-3 (L1 loss, Adam with the
     learning rate decayed to zero along a cosine, so that few epochs come close to convergence).
 
@@ -124,7 +125,7 @@ def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, e
     steps_per_epoch = -(-len(x) // batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(seed)
-    log = VideoTrainingLog()
+    log = TrainingLog()
     seen, target = INPUT_FRAMES, INPUT_FRAMES + PREDICTED_FRAMES
     for _ in range(epochs):
         net.train()
@@ -173,12 +174,9 @@ def routed_l1(experts: dict[str, DynamicFilterNetwork], routes: np.ndarray, clip
     Each clip is routed on its own; a misrouted clip is predicted by the wrong domain's expert.
     """
     names = list(experts)
-    routes = np.asarray(routes)
     errors = np.full(len(clips), np.nan, dtype=np.float32)
-    for index, name in enumerate(names):
-        rows = np.flatnonzero(routes == index)
-        if len(rows):
-            errors[rows] = prediction_l1(experts[name], clips[rows])
+    for index, rows in routed_rows(torch.as_tensor(np.asarray(routes)), len(names)):
+        errors[rows.numpy()] = prediction_l1(experts[names[index]], clips[rows.numpy()])
     return errors
 
 

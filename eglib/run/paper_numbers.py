@@ -1,10 +1,13 @@
 """The paper's published numbers (Aljundi et al., CVPR 2017), keyed like our metrics.
 
-Task keys are the paper profile's dataset names (:data:`eglib.paper_benchmark.PAPER_TASKS`);
-accuracies are percentages, relatedness values fractions. Source: ``shared/docs/method.md``.
+Task keys are the paper profile's dataset names (:data:`eglib.data.paper.PAPER_TASKS`);
+accuracies are percentages, relatedness values fractions, video errors mean per-pixel L1 (0-255).
+Every other module and notebook reads the paper's numbers from here.
 """
 
 from __future__ import annotations
+
+import pandas as pd
 
 TASK_TITLES = {"scenes": "Scenes", "birds": "Birds", "flowers": "Flowers", "cars": "Cars",
                "aircraft": "Aircraft", "actions": "Actions"}
@@ -53,3 +56,22 @@ RELATEDNESS = {("scenes", "base"): 0.924, ("birds", "base"): 0.865, ("flowers", 
 FIGURE6_ALONE = {"letters": 86.6, "mnist": 99.2, "actions": 49.7, "cars": 80.6}
 FIGURE6_LWF = {("svhn", "letters"): 88.5, ("base", "letters"): 86.2, ("svhn", "mnist"): 99.0, ("base", "mnist"): 99.0,
                ("base", "actions"): 50.5, ("scenes", "actions"): 50.1, ("base", "cars"): 70.0, ("flowers", "cars"): 69.2}
+
+# Table 4: video prediction, mean per-pixel L1 of the 3 predicted frames (lower is better). Domains:
+# Highway, Residential (KITTI) and City (Cityscapes), in that arrival order. Keys are notebook 06's
+# row labels.
+TABLE4 = {
+    "single FT, after the last domain": {"highway": 26.2, "residential": 50.0, "city": 17.3},
+    "joint training": {"highway": 14.0, "residential": 40.7, "city": 16.9},
+    "Expert Gate": {"highway": 13.4, "residential": 40.3, "city": 16.5},
+}
+TABLE4_AVERAGE = {"single FT, after the last domain": 31.1, "joint training": 23.8, "Expert Gate": 23.4}
+
+
+def table(numbers: dict[str, dict[str, float]], averages: dict[str, float] | None = None) -> pd.DataFrame:
+    """One of the tables above as a DataFrame: a row per method, a column per task (titled), and
+    ``avg`` when the paper prints averages."""
+    frame = pd.DataFrame(numbers).T.rename(columns=lambda task: TASK_TITLES.get(task, task.title()))
+    if averages is not None:
+        frame["avg"] = pd.Series(averages)
+    return frame

@@ -4,7 +4,7 @@ Execution counts are renumbered 1, 2, 3, ... over the code cells (nbval treats a
 count as never run, so counts cannot simply be removed); papermill's and Jupyter's timing and id
 metadata are dropped, so re-running a notebook changes only what it shows.
 
-``python -m eglib.nbclean notebooks/*.ipynb`` rewrites the files; with ``--check`` it changes
+``python -m eglib.run.nbclean notebooks/*.ipynb`` rewrites the files; with ``--check`` it changes
 nothing and exits 1 when a file would change (``make test`` runs the check).
 """
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.check:
                 path.write_text(cleaned)
     if args.check and dirty:
-        print("Notebooks not clean (run `python -m eglib.nbclean notebooks/*.ipynb`):", *map(str, dirty), sep="\n  ")
+        print("Notebooks not clean (run `python -m eglib.run.nbclean notebooks/*.ipynb`):", *map(str, dirty), sep="\n  ")
         return 1
     return 0
 

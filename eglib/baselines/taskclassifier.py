@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from eglib.config import resolve_device
-from eglib.preprocessing import FeatureStandardizer
+from eglib.method.standardizer import FeatureStandardizer
 
 
 @dataclass

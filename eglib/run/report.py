@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from eglib.run import paper_numbers
+
 
 def to_markdown(frame: pd.DataFrame | pd.Series, index: bool = True) -> str:
     """A GitHub-markdown table of ``frame`` (no extra dependency)."""
@@ -20,7 +22,7 @@ def to_markdown(frame: pd.DataFrame | pd.Series, index: bool = True) -> str:
 
 
 def _frame(payload: dict[str, Any]) -> pd.DataFrame:
-    """A table saved by :func:`eglib.results.save_metrics` (``rows``, ``columns``, ``values``) as a DataFrame."""
+    """A table saved by :func:`eglib.run.outputs.save_metrics` (``rows``, ``columns``, ``values``) as a DataFrame."""
     return pd.DataFrame(payload["values"], index=payload["rows"], columns=payload["columns"])
 
 
@@ -54,8 +56,6 @@ def beside_paper(ours: dict[str, dict[str, float]], paper: dict[str, dict[str, f
 
 def _paper_section(metrics: dict[str, Any]) -> list[str]:
     """The paper profile's tables next to the paper's: 'ours / paper (difference)' per cell."""
-    from eglib import paper_numbers
-
     lines = ["## Beside the paper (ours / paper (ours − paper), %)", ""]
     if "table1" in metrics:
         lines += ["Table 1 (Scenes → Birds → Flowers; the first three tasks of the same run):", "",

@@ -1,6 +1,6 @@
 """Verified downloads and safe extraction of the paper's datasets (``data_scripts/get_paper_data.py``).
 
-Every file the paper profile needs is listed once in ``eglib/paper_datasets.json``: its official
+Every file the paper profile needs is listed once in ``eglib/data/paper_datasets.json``: its official
 address, its size when known, a checksum (``"md5:..."`` / ``"sha256:..."``) and where that checksum
 comes from. Downloads go through `pooch <https://www.fatiando.org/pooch>`_, which shows progress,
 writes to a temporary name and checks the hash before the file gets its real name.

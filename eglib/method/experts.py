@@ -5,7 +5,7 @@ layer for its task; its input is the normalised 227 px image (``[N, 3, 227, 227]
 
 Mini profile: an expert is the *upper part* of the pretrained MobileNetV2 (blocks 17 and 18,
 trainable, about 0.9 M weights) plus a linear head for its task. Its input is the frozen
-activation of block 16 (``[N, 160, 3, 3]`` at 96 px), extracted once and cached, so an expert
+activation of block 16 at the backbone's cut point (``[N, 160, 3, 3]`` at 96 px), extracted once and cached, so an expert
 trains in seconds on a CPU. Batch-norm statistics stay frozen (small tasks).
 
 Two ways to train a new expert from a source expert (the base model or an earlier task's):
@@ -28,17 +28,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eglib import backbones
-from eglib.config import resolve_device
+from eglib.config import BASE, resolve_device
+from eglib.features import backbones
 
-BASE_HEAD = "imagenet"
 
 
 class Expert(nn.Module):
     """Trainable backbone body + one head per task it answers: inputs ``[N, C, h, w]`` -> logits.
 
-    The input is the split-point activation map of the mini profile or the normalised image of
-    the paper profile (see :func:`eglib.backbones.expert_parts`).
+    The input is the expert input of :func:`eglib.features.extract_layers`: the activation map at
+    the cut point (mini profile) or the image (paper profile; see
+    :func:`eglib.features.backbones.expert_parts`).
     """
 
     def __init__(self, upper: nn.Module, feature_dim: int, heads: dict[str, int]) -> None:
@@ -56,6 +56,11 @@ class Expert(nn.Module):
         """Logits ``[N, classes]`` of task ``head``."""
         return self.heads[head](self.features(activations))
 
+    def deployed_parameters(self, heads: list[str]) -> int:
+        """Weights needed at test time to answer ``heads``: the body and those heads."""
+        return sum(p.numel() for p in self.upper.parameters()) + sum(
+            p.numel() for head in heads for p in self.heads[head].parameters())
+
     def train(self, mode: bool = True) -> "Expert":
         """Like ``nn.Module.train`` but batch-norm layers always stay in eval mode (frozen statistics)."""
         super().train(mode)
@@ -66,29 +71,17 @@ class Expert(nn.Module):
 
 
 def base_expert(backbone: str = "mobilenet_v2", allow_random: bool = False) -> Expert:
-    """The base model as an expert: the pretrained body (:func:`eglib.backbones.expert_parts`) and
-    ImageNet's own 1000-way head (head name :data:`BASE_HEAD`), with verified weights.
+    """The base model as an expert: the pretrained body (:func:`eglib.features.backbones.expert_parts`) and
+    ImageNet's own 1000-way head (head name :data:`eglib.config.BASE`), with verified weights.
 
     ``allow_random=True`` builds the same architecture untrained, for tests of shapes and training
     mechanics only (never a stand-in for the pretrained model).
     """
     model, _ = backbones.load_pretrained_model(backbone, allow_random=allow_random)
     body, imagenet_head = backbones.expert_parts(model, backbone)
-    expert = Expert(copy.deepcopy(body), imagenet_head.in_features, {BASE_HEAD: imagenet_head.out_features})
-    expert.heads[BASE_HEAD].load_state_dict(imagenet_head.state_dict())
+    expert = Expert(copy.deepcopy(body), imagenet_head.in_features, {BASE: imagenet_head.out_features})
+    expert.heads[BASE].load_state_dict(imagenet_head.state_dict())
     return expert.eval()
-
-
-def as_split_maps(flat: torch.Tensor, backbone: str = "mobilenet_v2") -> torch.Tensor:
-    """Flattened split activations ``[N, C*h*w]`` (``layer="split"`` features) -> ``[N, C, h, w]``;
-    maps that already have that shape pass unchanged."""
-    shape = backbones.get_backbone_spec(backbone).split_shape
-    if shape is not None and flat.ndim == 4 and tuple(flat.shape[1:]) == tuple(shape):
-        return flat
-    if shape is None or flat.ndim != 2 or flat.shape[1] != shape[0] * shape[1] * shape[2]:
-        raise ValueError(f"Expected split activations [N, {shape and shape[0] * shape[1] * shape[2]}] of "
-                         f"{backbone}; got {tuple(flat.shape)}. Extract them with layer='split'.")
-    return flat.view(len(flat), *shape)
 
 
 @dataclass
@@ -176,7 +169,7 @@ def learn_without_forgetting(source: Expert, task: str, activations: torch.Tenso
 
     Args:
         source: the most related expert; its heads are the old tasks whose outputs are preserved.
-        activations, labels: the new task's split-point activations ``[N, C, h, w]`` and labels ``[N]``.
+        activations, labels: the new task's expert inputs ``[N, C, h, w]`` and labels ``[N]``.
         warmup_epochs: epochs training only the new head (shared part and old heads frozen).
         distill_weight: lambda of the distillation term (LwF's code: 1).
         temperature: distillation temperature (LwF's code: 2).

@@ -10,12 +10,13 @@ one batched matrix product per layer serves every task (no Python loop over samp
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
-from eglib.autoencoder import TaskAutoencoder
-from eglib.preprocessing import FeatureStandardizer
+from eglib.method.autoencoder import TaskAutoencoder, train_autoencoder
+from eglib.method.standardizer import FeatureStandardizer
 from eglib.storage import atomic_writer
 
 
@@ -169,14 +170,32 @@ class ExpertGate:
         return chosen
 
 
+def routed_rows(routes: torch.Tensor, experts: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """The samples sent to each expert, for running only the experts that receive samples.
+
+    Args:
+        routes: ``[N]`` expert index per sample (hard routing), or ``[N, K]`` bool (multi-expert).
+        experts: ``K``, the number of experts.
+
+    Yields:
+        ``(k, rows)`` with ``rows [n_k]`` the indices of the samples routed to expert ``k``, for
+        every expert with ``n_k > 0``, in expert order.
+    """
+    routes = torch.as_tensor(routes).cpu()
+    active = routes if routes.ndim == 2 else torch.nn.functional.one_hot(routes.long(), experts).bool()
+    for index in range(experts):
+        rows = active[:, index].nonzero().flatten()
+        if len(rows):
+            yield index, rows
+
+
 def train_gate(train_features: dict[str, torch.Tensor], standardizer: FeatureStandardizer,
                temperature: float = 2.0, seed: int = 0, **autoencoder_options) -> ExpertGate:
     """One autoencoder per task, trained on that task's ``[N_t, D]`` features only, in one gate.
 
-    ``autoencoder_options`` go to :func:`eglib.autoencoder.train_autoencoder` (e.g. the
+    ``autoencoder_options`` go to :func:`eglib.method.autoencoder.train_autoencoder` (e.g. the
     profile's ``autoencoder_options()``); task ``i`` trains with seed ``seed + i``.
     """
-    from eglib.autoencoder import train_autoencoder
 
     gate = ExpertGate(temperature=temperature)
     for index, (name, features) in enumerate(train_features.items()):

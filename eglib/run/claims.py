@@ -1,0 +1,124 @@
+"""Which notebook claim is checked on which profile: the one table of them (README, 'Claims').
+
+A notebook states a claim as an ``assert`` with a tolerance. Some claims hold only where the
+numbers measure something (not in the rehearsal, whose backbone is untrained), some are findings
+of the mini benchmark, some compare with the paper's published numbers. Instead of testing the
+profile in its cells, a notebook asks this table::
+
+    claims = Claims("02_gate", profile.name)
+    if claims.applies("gate routes the mini domains"):
+        assert gate_accuracy > 0.90, gate_accuracy
+
+Every claim a notebook asks about must be listed here (a typo fails loudly), and
+:meth:`Claims.record` gives the run's metrics which claims were checked and which skipped.
+``python -m eglib.run.claims`` prints the table as Markdown; a test keeps README's copy equal to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+MEASURED = ("mini", "paper")  # profiles whose backbone is trained: their numbers mean something
+MINI = ("mini",)
+PAPER = ("paper",)
+EVERY = ("mini", "paper", "rehearsal")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One checked statement of a notebook, and the profiles on which it is checked."""
+
+    notebook: str
+    statement: str
+    profiles: tuple[str, ...]
+
+
+CLAIMS: dict[str, Claim] = {claim.statement: claim for claim in [
+    Claim("00", "a nearest-centroid rule tells the domains apart (> 80%)", MEASURED),
+    Claim("00", "digits, mnist and letters are each other's nearest centroids", MINI),
+    Claim("01", "every autoencoder's training loss and validation error fall", MEASURED),
+    Claim("01", "every test domain's own autoencoder has the lowest error, by >= 3%", MEASURED),
+    Claim("01", "h = 100 is within 2 points of the best hidden size, and 10 units are worse", MEASURED),
+    Claim("01", "the mini settings beat the authors' initialisation and the conv map by >= 3 points", MINI),
+    Claim("02", "gate routes the mini domains (> 90%)", MINI),
+    Claim("02", "gate within 5 points of Table 3's 97.6%", PAPER),
+    Claim("02", "the classifier with all data beats the gate, by < 8 points", MEASURED),
+    Claim("02", "a classifier with few stored samples loses to the gate, with many it catches up", MEASURED),
+    Claim("02", "the 0.1 threshold sends some but < 50% of samples to several experts", MEASURED),
+    Claim("03", "stroke domains are each other's most related tasks; photos' is the base task", MINI),
+    Claim("03", "no mini pair reaches the 0.85 threshold", MINI),
+    Claim("03", "relatedness within 0.10 of the paper's Figure 3 values", PAPER),
+    Claim("03", "relatedness is asymmetric (some pair differs by > 0.1)", MINI),
+    Claim("04", "every LwF run distilled from its source", EVERY),
+    Claim("04", "on mini, LwF and FT end within 10 points and relatedness does not predict the gain", MINI),
+    Claim("04", "the 0.85 rule picks the better method for >= 60% of Figure 6's pairs", PAPER),
+    Claim("05", "the gate and one expert hold < half the weights of all FT experts", EVERY),
+    Claim("05", "Expert Gate is close below the oracle-gated FT experts", MEASURED),
+    Claim("05", "Expert Gate beats the single FT model and the most confident expert by > 5 points", MEASURED),
+    Claim("05", "Expert Gate's averages within 5 points of Tables 1 and 2", PAPER),
+    Claim("06", "every video expert beats repeating the last frame by > 15%", MEASURED),
+    Claim("06", "the gate routes > 90% of test clips home", MEASURED),
+    Claim("06", "the single sequential model forgets; Expert Gate is level with oracle experts and joint training",
+          MEASURED),
+]}
+
+# Tolerances that differ between profiles: {claim: {profile: value}}.
+TOLERANCES: dict[str, dict[str, tuple[float, float]]] = {
+    # (how far above, how far below the oracle FT experts' average Expert Gate may lie)
+    "Expert Gate is close below the oracle-gated FT experts": {"mini": (0.01, 0.08), "paper": (0.02, 0.03)},
+}
+
+
+class Claims:
+    """The claims of one notebook on one profile."""
+
+    def __init__(self, notebook: str, profile: str) -> None:
+        if profile not in EVERY:
+            raise ValueError(f"Unknown profile {profile!r}; claims are listed for {EVERY}.")
+        self.notebook = notebook[:2]
+        self.profile = profile
+        self.asked: dict[str, bool] = {}
+
+    def _claim(self, statement: str) -> Claim:
+        claim = CLAIMS.get(statement)
+        if claim is None or claim.notebook != self.notebook:
+            mine = [s for s, c in CLAIMS.items() if c.notebook == self.notebook]
+            raise KeyError(f"No claim {statement!r} for notebook {self.notebook} in eglib.run.claims.CLAIMS; "
+                           f"its claims are {mine}.")
+        return claim
+
+    def applies(self, statement: str) -> bool:
+        """Whether ``statement`` is checked on this profile (the notebook then asserts it)."""
+        checked = self.profile in self._claim(statement).profiles
+        self.asked[statement] = checked
+        return checked
+
+    def tolerance(self, statement: str) -> tuple[float, float]:
+        """The profile's tolerance of a claim whose bounds differ between profiles."""
+        self._claim(statement)
+        return TOLERANCES[statement][self.profile]
+
+    def record(self) -> dict[str, list[str]]:
+        """``{"checked": [...], "skipped": [...]}``: the claims asked so far, for the run's metrics."""
+        return {"checked": [s for s, on in self.asked.items() if on],
+                "skipped": [s for s, on in self.asked.items() if not on]}
+
+
+def markdown_table() -> str:
+    """The claims as a Markdown table: notebook, claim, and a mark per profile."""
+    lines = ["| notebook | claim | " + " | ".join(EVERY) + " |", "|---|---|" + "---|" * len(EVERY)]
+    for claim in CLAIMS.values():
+        marks = " | ".join("✓" if profile in claim.profiles else "–" for profile in EVERY)
+        lines.append(f"| {claim.notebook} | {claim.statement} | {marks} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description="Print the notebooks' claims and the profiles that check them.").parse_args(argv)
+    print(markdown_table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
