@@ -114,3 +114,17 @@ def test_the_method_knows_no_datasets_or_runs():
 ])
 def test_the_cycle_finder_finds_cycles(edges, expected):
     assert find_cycle(edges) == expected
+
+
+def test_no_package_file_is_ignored_by_git():
+    """A package file that .gitignore matches (``data/`` once matched ``eglib/data/``) never reaches a clone."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (PACKAGE.parent / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = [str(path.relative_to(PACKAGE.parent)) for path in PACKAGE.rglob("*") if path.is_file()
+             and "__pycache__" not in path.parts]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *files], cwd=PACKAGE.parent,
+                             capture_output=True, text=True).stdout.split()
+    assert not ignored, f"files of eglib that git ignores: {ignored}"
