@@ -40,7 +40,7 @@ test: $(STAMP)
 	$(PY) data_scripts/make_mini.py
 	$(PY) -m eglib.run.nbclean --check notebooks/*.ipynb
 	$(PY) -m pytest -q tests
-	$(PY) -m pytest -q --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
+	EGLIB_PROGRESS=0 $(PY) -m pytest -q --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
 	rm -rf runs/rehearsal-test
 	$(MAKE) --no-print-directory rehearse DEVICE=cpu SEED=0 REHEARSAL_RUNS=runs/rehearsal-test
 	rm -rf runs/rehearsal-test/*/checkpoints runs/rehearsal-test/*/zoo  # ~5 GB of untrained AlexNets
@@ -54,7 +54,7 @@ NOTEBOOKS ?= [0-9][0-9]
 notebooks: $(STAMP)
 	mkdir -p notebooks/.running
 	for nb in notebooks/$(NOTEBOOKS)_*.ipynb; do out=notebooks/.running/$$(basename $$nb); \
-	  $(VENV)/bin/papermill --cwd notebooks --kernel python3 $$nb $$out && mv $$out $$nb \
+	  EGLIB_PROGRESS=0 $(VENV)/bin/papermill --cwd notebooks --kernel python3 $$nb $$out && mv $$out $$nb \
 	  || { echo "$$nb failed: see $$out (the committed notebook is unchanged)"; exit 1; }; done
 	$(PY) -m eglib.run.nbclean notebooks/*.ipynb
 

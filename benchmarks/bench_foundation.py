@@ -1,12 +1,16 @@
 """Speed figures of the suite. Prints measurements; asserts nothing about time.
 
-    .venv/bin/python benchmarks/bench_foundation.py [--skip-notebooks]
+    .venv/bin/python benchmarks/bench_foundation.py [--skip-notebooks] [--skip-flops]
 
 Targets it reports against:
 * the gate's batched routing reaches >= 0.5x this machine's measured matmul FLOP rate;
 * a cached feature set (every split of every domain + base) reloads within 5 s;
 * from a cold data folder (benchmark built, every feature extracted), ``make reproduce``'s
-  notebooks 00-05 run within 10 minutes and notebook 06 within 4 minutes on 2 CPU cores.
+  notebooks 00-06 run within 300 s on 2 CPU cores, none over 75 s.
+
+Per notebook it prints where the time goes (kernel start and saving, each phase of
+:mod:`eglib.timing`, the rest) and, from a second run that counts FLOPs, the arithmetic the
+notebook needs at the measured matmul rate.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import eglib  # noqa: E402
-from eglib import config, data, features  # noqa: E402
+from eglib import config, data, features, timing  # noqa: E402
+from eglib.features import extract  # noqa: E402
 from eglib.method.autoencoder import GateAutoencoder, TaskAutoencoder  # noqa: E402
 from eglib.method.gate import ExpertGate  # noqa: E402
 from eglib.method.standardizer import FeatureStandardizer  # noqa: E402
@@ -64,34 +69,74 @@ def gate_rate(dim: int, tasks: int = 6, hidden: int = 100, samples: int = 1200) 
 def cache_reload(profile: config.Profile) -> float:
     bench = data.load_benchmark(profile.name)
     features.benchmark_features(bench, profile.backbone, layer="conv", device="cpu")  # warm the cache
-    features._trunk.cache_clear()
+    extract._trunk.cache_clear()
     start = time.perf_counter()
     features.benchmark_features(bench, profile.backbone, layer="conv", device="cpu")
     return time.perf_counter() - start
 
 
-def notebooks_wall() -> tuple[float, dict[str, float]]:
-    """Wall time of ``make reproduce`` from an empty data root (data build, feature extraction and
-    all), pinned to 2 cores where ``taskset`` exists, and the seconds per notebook it recorded."""
+def reproduce_cold(count_flops: bool = False) -> tuple[float, dict]:
+    """Run ``make reproduce``'s notebooks from an empty data root (data build, feature extraction
+    and all), pinned to 2 cores where ``taskset`` exists. Returns the command's wall time and, per
+    notebook: its wall time, the time papermill spent outside its cells (kernel start, saving),
+    the seconds per cell summed, and the phases it recorded (:mod:`eglib.timing`)."""
     import json
     import os
     import shutil
 
     with tempfile.TemporaryDirectory() as runs, tempfile.TemporaryDirectory() as data_root:
-        env = {**os.environ, "EGLIB_DATA": data_root}
+        env = {**os.environ, "EGLIB_DATA": data_root, "EGLIB_COUNT_FLOPS": "1" if count_flops else "0"}
         command = [sys.executable, "-m", "eglib.run.reproduce", "--runs", runs]
         if shutil.which("taskset"):
             command = ["taskset", "-c", "0,1", *command]
         start = time.perf_counter()
         subprocess.run(command, check=True, cwd=REPO, env=env)
         wall = time.perf_counter() - start
-        metrics = json.loads((Path(runs) / "latest" / "metrics.json").read_text())
-        return wall, metrics["run"]["notebook_seconds"]
+        run = Path(runs) / "latest"
+        metrics = json.loads((run / "metrics.json").read_text())
+        profile = {}
+        for name, seconds in metrics["run"]["notebook_seconds"].items():
+            cells = json.loads((run / "notebooks" / f"{name}.ipynb").read_text())["cells"]
+            in_cells = sum(cell.get("metadata", {}).get("papermill", {}).get("duration") or 0 for cell in cells)
+            profile[name] = {"wall": seconds, "outside cells": seconds - in_cells, "cells": in_cells,
+                             **metrics.get(f"phases_{name[:2]}", {"seconds": {}, "flops": {}})}
+        return wall, profile
+
+
+def print_profile(profile: dict, flops: dict | None, peak_gflops: float) -> None:
+    """Per notebook: where the wall time goes, and (when counted) the arithmetic at the matmul rate."""
+    phases = list(timing.PHASES)
+    header = ["notebook", "wall", "kernel+io"] + [p.replace(" training", " train").replace("feature extraction", "features")
+                                                  for p in phases] + ["other"]
+    if flops is not None:
+        header += ["GFLOP", "at matmul rate", "wall / arithmetic"]
+    rows = []
+    total_flops = 0.0
+    for name, entry in profile.items():
+        seconds = entry["seconds"]
+        row = [name[:2], f"{entry['wall']:.0f}", f"{entry['outside cells']:.0f}"]
+        row += [f"{seconds.get(p, 0.0):.1f}" for p in phases]
+        row.append(f"{entry['cells'] - sum(seconds.values()):.1f}")
+        if flops is not None:
+            counted = sum(flops.get(name, {}).get("flops", {}).values())
+            total_flops += counted
+            arithmetic = counted / (peak_gflops * 1e9)
+            row += [f"{counted / 1e9:.0f}", f"{arithmetic:.1f} s", f"{entry['wall'] / max(arithmetic, 1e-9):.0f}x"]
+        rows.append(row)
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    for row in [header] + rows:
+        print("  " + "  ".join(str(cell).rjust(width) for cell, width in zip(row, widths)))
+    if flops is not None:
+        suite = sum(entry["wall"] for entry in profile.values())
+        arithmetic = total_flops / (peak_gflops * 1e9)
+        print(f"suite: {suite:.0f} s wall for {total_flops / 1e9:.0f} GFLOP = {arithmetic:.1f} s at the matmul rate: "
+              f"wall / arithmetic = {suite / arithmetic:.0f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip-notebooks", action="store_true")
+    parser.add_argument("--skip-flops", action="store_true", help="do not run the suite a second time to count FLOPs")
     args = parser.parse_args()
     eglib.setup(0, "cpu")
     profile = config.get_profile("mini")
@@ -104,15 +149,15 @@ def main() -> None:
               f"{rate:.1f} GFLOP/s = {rate / peak:.2f}x matmul (target >= 0.5x)")
     reload = cache_reload(profile)
     print(f"cached conv features of the whole mini benchmark reloaded in {reload:.2f} s (target < 5 s)")
-    if not args.skip_notebooks:
-        wall, seconds = notebooks_wall()
-        print("make reproduce from a cold data root, 2 cores, seconds per notebook:")
-        for name, value in seconds.items():
-            print(f"  {name}: {value:.0f} s")
-        suite = sum(value for name, value in seconds.items() if name[:2] <= "05")
-        video = sum(value for name, value in seconds.items() if name.startswith("06"))
-        print(f"notebooks 00-05: {suite:.0f} s (target < 600 s); 06: {video:.0f} s (target < 240 s); "
-              f"whole command incl. data build and start-up: {wall:.0f} s")
+    if args.skip_notebooks:
+        return
+    wall, timed = reproduce_cold()
+    counted = None if args.skip_flops else reproduce_cold(count_flops=True)[1]
+    print("make reproduce from a cold data root, 2 cores; seconds per notebook and where they go "
+          "(phases are exclusive; 'other' is the rest of the cells' time: Python, plotting, tables):")
+    print_profile(timed, counted, peak)
+    suite = sum(entry["wall"] for entry in timed.values())
+    print(f"notebooks 00-06: {suite:.0f} s (target <= 300 s, none over 75 s); whole command incl. data build: {wall:.0f} s")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ Folders come from environment variables so that papermill, nbval and users can r
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -90,6 +91,10 @@ class Profile:
         on ``t``; ``02_gate`` shows what it changes.
         """
         return PAPER_TEMPERATURE * math.sqrt(self.gate_dim / PAPER_GATE_DIM)
+
+    def settings(self) -> dict:
+        """Every setting of the profile, the derived gate temperature included (for reports)."""
+        return {**dataclasses.asdict(self), "gate_temperature": round(self.gate_temperature, 4)}
 
     def autoencoder_options(self) -> dict:
         """Keyword arguments of :func:`eglib.method.autoencoder.train_autoencoder` for this profile."""

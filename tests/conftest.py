@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from eglib.method.autoencoder import train_autoencoder
 from eglib.method.standardizer import FeatureStandardizer
+
+os.environ.setdefault("EGLIB_PROGRESS", "0")  # no progress bars in test output
 
 
 def clusters(count: int = 3, per_cluster: int = 60, dim: int = 40, seed: int = 0) -> list[torch.Tensor]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eglib.method.autoencoder import TaskAutoencoder, train_autoencoder
+from eglib.method.autoencoder import TaskAutoencoder, train_autoencoder, train_autoencoders
 from eglib.method.gate import ExpertGate
 from eglib.method.standardizer import FeatureStandardizer
 
@@ -150,3 +150,45 @@ def test_per_domain_accuracy_refuses_an_empty_domain():
 def test_unknown_init_is_refused(cluster_data):
     with pytest.raises(ValueError, match="Unknown init"):
         train_autoencoder(cluster_data["train"][0], standardizer=cluster_data["standardizer"], init="xavier")
+
+
+def _reference_training(features, standardizer, seed, epochs, weight_decay, init):
+    """The textbook loop: one autoencoder, torch.optim.Adagrad, batches of 12 in its own seeded order."""
+    import torch.nn.functional as F
+
+    from eglib.method.autoencoder import _new_network
+
+    network, generator = _new_network(standardizer.dim, 16, init, seed)
+    optimizer = torch.optim.Adagrad([{"params": [network.encoder.weight, network.decoder.weight],
+                                      "weight_decay": weight_decay},
+                                     {"params": [network.encoder.bias, network.decoder.bias], "weight_decay": 0.0}],
+                                    lr=1e-2)
+    z_all = standardizer(features)
+    for _ in range(epochs):
+        order = torch.randperm(len(z_all), generator=generator)
+        for start in range(0, len(order), 12):
+            z = z_all[order[start:start + 12]]
+            loss = F.binary_cross_entropy_with_logits(network(z), z)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return network
+
+
+@pytest.mark.parametrize("init, weight_decay", [("uniform", 0.0), ("sparse", 5e-4)])
+def test_stacked_training_makes_the_updates_of_training_alone(init, weight_decay):
+    generator = torch.Generator().manual_seed(3)
+    features = {f"t{k}": torch.randn(50 + 25 * (k // 2), 40, generator=generator) + k for k in range(4)}
+    standardizer = FeatureStandardizer.fit(torch.cat(list(features.values())))
+    options = {"hidden_size": 16, "epochs": 3, "init": init, "weight_decay": weight_decay, "device": "cpu"}
+    seeds = {name: 10 + index for index, name in enumerate(features)}
+    stacked = train_autoencoders(features, standardizer=standardizer, seeds=seeds, **options)
+    for name, autoencoder in stacked.items():
+        alone = train_autoencoder(features[name], standardizer=standardizer, seed=seeds[name], **options)
+        # the same updates as alone, up to the rounding of a batched matrix product
+        torch.testing.assert_close(alone.network.encoder.weight, autoencoder.network.encoder.weight,
+                                   rtol=1e-5, atol=1e-6)
+        reference = _reference_training(features[name], standardizer, seeds[name], 3, weight_decay, init)
+        for ours, theirs in ((autoencoder.network.encoder, reference.encoder), (autoencoder.network.decoder, reference.decoder)):
+            torch.testing.assert_close(ours.weight, theirs.weight, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(ours.bias, theirs.bias, rtol=1e-4, atol=1e-5)

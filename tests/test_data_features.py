@@ -157,6 +157,7 @@ def test_one_pass_gives_gate_features_and_expert_inputs():
     both = features.extract_layers(images, layers=("pooled", "conv", "expert_input"), device="cpu", batch_size=2)
     spec = backbones.get_backbone_spec("mobilenet_v2")
     assert both["expert_input"].shape == (5, *spec.expert_input_shape)
+    assert both["expert_input"].is_contiguous()  # one layout, whether read from the cache or not
     for layer in ("pooled", "conv", "expert_input"):
         torch.testing.assert_close(both[layer], features.extract_features(images, layer=layer, device="cpu"))
     trunk, _ = backbones.load_backbone("mobilenet_v2")

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eglib import timing
+from eglib.progress import progress
 from eglib.config import resolve_device
 from eglib.method import experts
 
@@ -51,6 +53,7 @@ def oracle_experts(train: TaskData, base: experts.Expert, method: str = "finetun
     return out
 
 
+@timing.phase("expert training")
 def joint_training(train: TaskData, base: experts.Expert, *, epochs: int = 10, lr: float = 1e-3,
                    batch_size: int = 32, seed: int = 0, flip: bool = False,
                    device: str | torch.device = "auto") -> experts.Expert:
@@ -69,7 +72,7 @@ def joint_training(train: TaskData, base: experts.Expert, *, epochs: int = 10, l
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     # as many updates per epoch as all tasks' experts together get
-    for _ in range(epochs):
+    for _ in progress(range(epochs), "joint training"):
         model.train()
         for batch in torch.randperm(len(x), generator=generator).to(device).split(batch_size):
             shared = model.features(experts.flip_half(x[batch], generator) if flip else x[batch])

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eglib import timing
 from eglib.config import resolve_device
 from eglib.method.standardizer import FeatureStandardizer
 
@@ -25,6 +26,7 @@ class TaskClassifier:
     standardizer: FeatureStandardizer
     names: list[str]
 
+    @timing.phase("evaluation")
     @torch.no_grad()
     def predict(self, features: torch.Tensor) -> torch.Tensor:
         """Features ``[N, D]`` -> ``[N]`` long, index into :attr:`names`."""
@@ -32,6 +34,7 @@ class TaskClassifier:
         return self.network(self.standardizer(features)).argmax(dim=1)
 
 
+@timing.phase("classifier training")
 def train_task_classifier(
     features_by_task: dict[str, torch.Tensor],
     standardizer: FeatureStandardizer,

@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from eglib import config
+from eglib import config, timing
+from eglib.progress import progress
 from eglib.features import backbones
 from eglib.splits import SPLITS
 from eglib.storage import atomic_writer
@@ -115,7 +116,9 @@ def _pass(batch: list[np.ndarray] | np.ndarray, spec: backbones.BackboneSpec, tr
     x = backbones.normalize_images(resized)
     if cut:
         x = trunk.trunk[:cut](x)
-        out["expert_input"] = x                                          # [n, C, h, w] at the cut point
+        # [n, C, h, w] at the cut point, in the standard (contiguous) layout whatever the conv kernels
+        # chose: the expert's own convolutions then round the same way, from the cache or not
+        out["expert_input"] = x.contiguous()
         if not gate_layers:
             return out
         x = trunk.trunk[cut:](x)
@@ -128,6 +131,7 @@ def _pass(batch: list[np.ndarray] | np.ndarray, spec: backbones.BackboneSpec, tr
     return out
 
 
+@timing.phase("feature extraction")
 @torch.no_grad()
 def extract_layers(images: ImageBatch, backbone: str = "mobilenet_v2", layers: Sequence[str] = ("conv",),
                    device: str | torch.device = "auto", batch_size: int = 128) -> dict[str, torch.Tensor]:
@@ -159,8 +163,9 @@ def extract_layers(images: ImageBatch, backbone: str = "mobilenet_v2", layers: S
     batch = as_uint8_batch(images)
     device = config.resolve_device(device)
     trunk, _ = _trunk(backbone, str(device))
+    starts = range(0, len(batch), batch_size)
     parts = [_pass(batch[start:start + batch_size], spec, trunk, layers, device)
-             for start in range(0, len(batch), batch_size)]
+             for start in (progress(starts, f"{backbone} features") if len(starts) > 4 else starts)]
     return {layer: torch.cat([part[layer] for part in parts]) for layer in layers}
 
 

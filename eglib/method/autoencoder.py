@@ -5,8 +5,13 @@ As in the paper and its authors' code: preprocessed features ``z`` in (0, 1) ->
 ``z`` by Adagrad (lr 1e-2, weight decay 5e-4 on weights only, batch 12). Two initialisations:
 ``"sparse"`` (the authors' code: 15 non-zero N(0, 1) input weights per unit) and ``"uniform"``
 (PyTorch's default ``nn.Linear`` initialisation); each profile names its choice
-(:class:`eglib.config.Profile`), and ``01_autoencoders`` compares them. At test time the error of a sample is the
-Euclidean distance between ``z`` and its reconstruction.
+(:class:`eglib.config.Profile`), and ``01_autoencoders`` compares them. At test time the error of
+a sample is the Euclidean distance between ``z`` and its reconstruction.
+
+:func:`train_autoencoders` trains several tasks' autoencoders as one stacked model (one batched
+matrix product per layer), each on its own data with its own seeded batch order and Adagrad
+state: the same updates as training each alone (up to the rounding of a batched matrix
+product), without a Python loop over tasks.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eglib import timing
+from eglib.progress import progress
 from eglib.config import resolve_device
 from eglib.method.standardizer import FeatureStandardizer
 
@@ -80,6 +87,7 @@ class TaskAutoencoder:
     def dim(self) -> int:
         return self.standardizer.dim
 
+    @timing.phase("evaluation")
     @torch.no_grad()
     def reconstruction_error(self, features: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
         """Per-sample Euclidean error: raw features ``[N, D]`` -> ``[N]`` (on the features' device)."""
@@ -112,20 +120,19 @@ class TaskAutoencoder:
         return cls(network=network, standardizer=standardizer)
 
 
-def train_autoencoder(
-    train_features: torch.Tensor,
-    val_features: torch.Tensor | None = None,
-    *,
-    standardizer: FeatureStandardizer | None = None,
-    hidden_size: int = 100,
-    epochs: int = 25,
-    batch_size: int = 12,
-    lr: float = 1e-2,
-    weight_decay: float = 5e-4,
-    init: str = "uniform",
-    seed: int = 0,
-    device: str | torch.device = "auto",
-) -> TaskAutoencoder:
+def _new_network(dim: int, hidden_size: int, init: str, seed: int) -> tuple[GateAutoencoder, torch.Generator]:
+    """A task's untrained network and the generator of its batch order, as seeded by ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # nn.Linear's own initialisation draws from the global generator
+    network = GateAutoencoder(dim, hidden_size)
+    if init == "sparse":
+        network.sparse_init_(generator)
+    return network, generator
+
+
+def train_autoencoder(train_features: torch.Tensor, val_features: torch.Tensor | None = None, *,
+                      standardizer: FeatureStandardizer | None = None, seed: int = 0,
+                      **options) -> TaskAutoencoder:
     """Train one task's gating autoencoder on its features.
 
     Args:
@@ -134,57 +141,146 @@ def train_autoencoder(
         standardizer: the gate's fixed preprocessing. Pass the gate's (fitted on the base set)
             so errors stay comparable across tasks; if omitted it is fitted on ``train_features``,
             which only suits a stand-alone autoencoder.
-        hidden_size, epochs, batch_size, lr, weight_decay: the paper code's settings by default
-            (100 hidden units; Adagrad 1e-2; decay 5e-4 on weights, not biases; batch 12).
-        init: ``"uniform"`` (PyTorch's default) or ``"sparse"`` (the authors' code).
         seed: fixes initialisation and batch order.
-        device: where training runs.
+        options: ``hidden_size``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``init``,
+            ``device`` as in :func:`train_autoencoders`.
 
     Returns:
         The trained :class:`TaskAutoencoder` (its network on ``device``) with its training log.
     """
-    if train_features.ndim != 2 or len(train_features) == 0:
-        raise ValueError(f"train_features must be a non-empty [N, D] tensor; got {tuple(train_features.shape)}. "
-                         "Is the task's training split empty?")
+    if standardizer is None:
+        if train_features.ndim != 2 or len(train_features) == 0:
+            raise ValueError(f"train_features must be a non-empty [N, D] tensor; got {tuple(train_features.shape)}. "
+                             "Is the task's training split empty?")
+        standardizer = FeatureStandardizer.fit(train_features)
+    vals = None if val_features is None else {"task": val_features}
+    return train_autoencoders({"task": train_features}, vals, standardizer=standardizer, seeds={"task": seed},
+                              **options)["task"]
+
+
+@timing.phase("autoencoder training")
+def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: dict[str, torch.Tensor] | None = None,
+                       *, standardizer: FeatureStandardizer, seeds: dict[str, int] | None = None,
+                       hidden_size: int = 100, epochs: int = 25, batch_size: int = 12, lr: float = 1e-2,
+                       weight_decay: float = 5e-4, init: str = "uniform", device: str | torch.device = "auto",
+                       stack_bytes: int = 1 << 30) -> dict[str, TaskAutoencoder]:
+    """Train several tasks' autoencoders together, each on its own data as if alone.
+
+    Tasks with the same number of training samples are stacked into one batched model: every step
+    takes each task's own mini-batch (its own seeded order), computes each task's own loss, and
+    updates each task's own weights and Adagrad state -- the same updates as training the task
+    alone (up to float rounding), with one batched matrix product per layer instead of a Python
+    loop over tasks.
+
+    Args:
+        train_features: ``{task: [N_t, D]}`` raw backbone features of each task's training images.
+        val_features: optional ``{task: [M_t, D]}``; each task's mean error is logged per epoch.
+        standardizer: the gate's fixed preprocessing, shared by every autoencoder.
+        seeds: ``{task: seed}`` (initialisation and batch order); default: 0, 1, 2, ... in order.
+        hidden_size, epochs, batch_size, lr, weight_decay: the paper code's settings by default
+            (100 hidden units; Adagrad 1e-2; decay 5e-4 on weights, not biases; batch 12).
+        init: ``"uniform"`` (PyTorch's default) or ``"sparse"`` (the authors' code).
+        device: where training runs.
+        stack_bytes: bound on the stacked training features ``[K, N, D]`` held at once.
+
+    Returns:
+        ``{task: TaskAutoencoder}`` in the order of ``train_features``.
+    """
     if hidden_size < 1 or epochs < 1 or batch_size < 1:
         raise ValueError("hidden_size, epochs and batch_size must all be positive.")
     if init not in INITS:
         raise ValueError(f"Unknown init {init!r}; use one of {INITS}.")
+    if not train_features:
+        raise ValueError("No task to train an autoencoder for.")
+    for name, features in train_features.items():
+        if features.ndim != 2 or len(features) == 0:
+            raise ValueError(f"train_features of {name!r} must be a non-empty [N, D] tensor; got "
+                             f"{tuple(features.shape)}. Is the task's training split empty?")
+        standardizer.check(features)
+        if val_features is not None and name in val_features:
+            standardizer.check(val_features[name])
     device = resolve_device(device)
-    if standardizer is None:
-        standardizer = FeatureStandardizer.fit(train_features)
-    standardizer.check(train_features)
-    if val_features is not None:
-        standardizer.check(val_features)
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # nn.Linear's own initialisation draws from the global generator
-    network = GateAutoencoder(standardizer.dim, hidden_size)
-    if init == "sparse":
-        network.sparse_init_(generator)
-    network.to(device)
-    weights = [network.encoder.weight, network.decoder.weight]
-    biases = [network.encoder.bias, network.decoder.bias]
-    optimizer = torch.optim.Adagrad([{"params": weights, "weight_decay": weight_decay},
-                                     {"params": biases, "weight_decay": 0.0}], lr=lr)
-    z_train = standardizer(train_features.to(device))
-    autoencoder = TaskAutoencoder(network=network, standardizer=standardizer)
+    seeds = seeds or {name: index for index, name in enumerate(train_features)}
+    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay}
+    trained = {}
+    by_size: dict[int, list[str]] = {}
+    for name, features in train_features.items():
+        by_size.setdefault(len(features), []).append(name)
+    for size, names in by_size.items():
+        per_stack = max(1, stack_bytes // (size * standardizer.dim * 4))
+        for start in range(0, len(names), per_stack):
+            group = names[start:start + per_stack]
+            networks = {name: _new_network(standardizer.dim, hidden_size, init, seeds[name]) for name in group}
+            autoencoders = {name: TaskAutoencoder(network=networks[name][0].to(device), standardizer=standardizer)
+                            for name in group}
+            _train_stacked(autoencoders, [networks[name][1] for name in group],
+                           [train_features[name] for name in group],
+                           [None if val_features is None else val_features.get(name) for name in group],
+                           device, **settings)
+            trained.update(autoencoders)
+    return {name: trained[name] for name in train_features}
+
+
+def _train_stacked(autoencoders: dict[str, TaskAutoencoder], generators: list[torch.Generator],
+                   train: list[torch.Tensor], val: list[torch.Tensor | None], device: torch.device, *,
+                   epochs: int, batch_size: int, lr: float, weight_decay: float) -> None:
+    """Train ``K`` autoencoders with ``N`` training samples each, stacked: weights ``[K, ...]``.
+
+    Adagrad as ``torch.optim.Adagrad`` computes it (no lr decay, eps 1e-10), per task's own state.
+    """
+    models = list(autoencoders.values())
+    standardizer = models[0].standardizer
+    z = torch.stack([standardizer(features.to(device)) for features in train])                # [K, N, D]
+    layers = [(m.network.encoder, m.network.decoder) for m in models]
+    stacked = [torch.stack([getattr(layer[i], kind).detach() for layer in layers]).clone().requires_grad_()
+               for i in (0, 1) for kind in ("weight", "bias")]                                  # W1 b1 W2 b2
+    w1, b1, w2, b2 = stacked                                                                    # [K,h,D] [K,h] [K,D,h] [K,D]
+    decays = [weight_decay, 0.0, weight_decay, 0.0]
+    sums = [torch.zeros_like(p) for p in stacked]
+
+    def logits(batch: torch.Tensor) -> torch.Tensor:                                            # [K, B, D]
+        hidden = torch.baddbmm(b1.unsqueeze(1), batch, w1.transpose(1, 2)).relu_()
+        return torch.baddbmm(b2.unsqueeze(1), hidden, w2.transpose(1, 2))
+
+    def losses(batch: torch.Tensor) -> torch.Tensor:                                            # [K]
+        return F.binary_cross_entropy_with_logits(logits(batch), batch, reduction="none").mean(dim=(1, 2))
+
+    def write_back() -> None:
+        with torch.no_grad():
+            for k, (encoder, decoder) in enumerate(layers):
+                for module, weight, bias in ((encoder, w1, b1), (decoder, w2, b2)):
+                    module.weight.copy_(weight[k])
+                    module.bias.copy_(bias[k])
+
+    def log_val() -> None:
+        for model, features in zip(models, val):
+            if features is not None:
+                model.log.val_error.append(model.mean_error(features.to(device)))
+
     with torch.no_grad():
-        autoencoder.log.train_loss.append(float(F.binary_cross_entropy_with_logits(network(z_train), z_train)))
-    if val_features is not None:
-        autoencoder.log.val_error.append(autoencoder.mean_error(val_features.to(device)))
-    for _ in range(epochs):
-        network.train()
-        order = torch.randperm(len(z_train), generator=generator).to(device)
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            z = z_train[order[start:start + batch_size]]
-            loss = F.binary_cross_entropy_with_logits(network(z), z)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(z)
-        autoencoder.log.train_loss.append(total / len(z_train))
-        if val_features is not None:
-            autoencoder.log.val_error.append(autoencoder.mean_error(val_features.to(device)))
-    network.eval()
-    return autoencoder
+        for model, loss in zip(models, losses(z).tolist()):
+            model.log.train_loss.append(loss)
+    log_val()
+    rows = torch.arange(len(models), device=device).unsqueeze(1)
+    for _ in progress(range(epochs), f"autoencoders of {len(models)} task(s)"):
+        orders = torch.stack([torch.randperm(z.shape[1], generator=g) for g in generators]).to(device)  # [K, N]
+        totals = torch.zeros(len(models), dtype=torch.float64)
+        for start in range(0, z.shape[1], batch_size):
+            batch = z[rows, orders[:, start:start + batch_size]]                               # [K, B, D]
+            step = losses(batch)
+            step.sum().backward()  # task k's gradient is that of its own loss
+            with torch.no_grad():
+                for param, state, decay in zip(stacked, sums, decays):
+                    grad = param.grad if decay == 0 else param.grad.add(param, alpha=decay)
+                    state.addcmul_(grad, grad, value=1)
+                    param.addcdiv_(grad, state.sqrt().add_(1e-10), value=-lr)
+                    param.grad = None
+            totals += step.detach().cpu().double() * batch.shape[1]
+        for model, total in zip(models, totals.tolist()):
+            model.log.train_loss.append(total / z.shape[1])
+        if any(features is not None for features in val):
+            write_back()
+            log_val()
+    write_back()
+    for model in models:
+        model.network.eval()

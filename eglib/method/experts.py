@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eglib import timing
+from eglib.progress import progress
 from eglib.config import BASE, resolve_device
 from eglib.features import backbones
 
@@ -130,6 +132,7 @@ def _check_data(activations: torch.Tensor, labels: torch.Tensor) -> None:
                          f"activations and {len(labels)} labels.")
 
 
+@timing.phase("expert training")
 def finetune(source: Expert, task: str, activations: torch.Tensor, labels: torch.Tensor, classes: int, *,
              epochs: int = 10, lr: float = 1e-3, batch_size: int = 32, seed: int = 0, flip: bool = False,
              device: str | torch.device = "auto") -> tuple[Expert, TrainingLog]:
@@ -146,7 +149,7 @@ def finetune(source: Expert, task: str, activations: torch.Tensor, labels: torch
                                   or name.startswith(f"heads.{task}.")], lr=lr)
     log = TrainingLog()
     x, y = activations.to(device), labels.to(device)
-    for _ in range(epochs):
+    for _ in progress(range(epochs), f"expert {task} (FT)"):
         expert.train()
         total = 0.0
         for batch in _batches(len(x), batch_size, generator):
@@ -160,6 +163,7 @@ def finetune(source: Expert, task: str, activations: torch.Tensor, labels: torch
     return expert.eval(), log
 
 
+@timing.phase("expert training")
 def learn_without_forgetting(source: Expert, task: str, activations: torch.Tensor, labels: torch.Tensor,
                              classes: int, *, epochs: int = 10, warmup_epochs: int = 3, lr: float = 1e-3,
                              batch_size: int = 32, distill_weight: float = 1.0, temperature: float = 2.0,
@@ -206,7 +210,7 @@ def learn_without_forgetting(source: Expert, task: str, activations: torch.Tenso
             warmup.step()
 
     optimizer = torch.optim.Adam(expert.parameters(), lr=lr)
-    for _ in range(epochs):
+    for _ in progress(range(epochs), f"expert {task} (LwF)"):
         expert.train()
         task_total, distill_total = 0.0, 0.0
         for batch in _batches(len(x), batch_size, generator):
@@ -232,6 +236,7 @@ def learn_without_forgetting(source: Expert, task: str, activations: torch.Tenso
     return expert.eval(), log
 
 
+@timing.phase("evaluation")
 @torch.no_grad()
 def logits(expert: Expert, head: str, activations: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Logits ``[N, classes]`` of ``head`` on ``activations [N, C, h, w]``, on the expert's device,

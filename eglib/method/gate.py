@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from eglib.method.autoencoder import TaskAutoencoder, train_autoencoder
+from eglib import timing
+from eglib.method.autoencoder import TaskAutoencoder, train_autoencoders
 from eglib.method.standardizer import FeatureStandardizer
 from eglib.storage import atomic_writer
 
@@ -112,6 +113,7 @@ class ExpertGate:
             }
         return self._stacked
 
+    @timing.phase("evaluation")
     @torch.no_grad()
     def errors(self, features: torch.Tensor) -> torch.Tensor:
         """Reconstruction error of every sample under every autoencoder: ``[N, D]`` -> ``[N, K]``.
@@ -193,12 +195,13 @@ def train_gate(train_features: dict[str, torch.Tensor], standardizer: FeatureSta
                temperature: float = 2.0, seed: int = 0, **autoencoder_options) -> ExpertGate:
     """One autoencoder per task, trained on that task's ``[N_t, D]`` features only, in one gate.
 
-    ``autoencoder_options`` go to :func:`eglib.method.autoencoder.train_autoencoder` (e.g. the
-    profile's ``autoencoder_options()``); task ``i`` trains with seed ``seed + i``.
+    ``autoencoder_options`` go to :func:`eglib.method.autoencoder.train_autoencoders` (e.g. the
+    profile's ``autoencoder_options()``); task ``i`` trains with seed ``seed + i``, exactly as it
+    would alone, while the tasks' autoencoders are trained together as one stacked model.
     """
-
+    seeds = {name: seed + index for index, name in enumerate(train_features)}
     gate = ExpertGate(temperature=temperature)
-    for index, (name, features) in enumerate(train_features.items()):
-        gate.add(name, train_autoencoder(features, standardizer=standardizer, seed=seed + index,
-                                         **autoencoder_options))
+    for name, autoencoder in train_autoencoders(train_features, standardizer=standardizer, seeds=seeds,
+                                                **autoencoder_options).items():
+        gate.add(name, autoencoder)
     return gate

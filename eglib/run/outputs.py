@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from eglib import config
+from eglib import config, timing
 from eglib.storage import atomic_writer
 
 
@@ -39,12 +39,17 @@ def write_json_atomic(path: Path, payload: Any) -> None:
 
 
 def save_metrics(notebook: str, metrics: dict[str, Any]) -> Path:
-    """Write a notebook's headline numbers to ``<run_dir>/metrics/<notebook>.json``; return the path."""
+    """Write a notebook's headline numbers to ``<run_dir>/metrics/<notebook>.json``; return the path.
+
+    The file also gets ``phases_<NN>``: the seconds (and, when counted, FLOPs) that the notebook's
+    process spent in each phase of the method so far (:mod:`eglib.timing`).
+    """
     path = config.run_dir() / "metrics" / f"{notebook}.json"
-    write_json_atomic(path, metrics)
+    write_json_atomic(path, {**metrics, f"phases_{notebook[:2]}": timing.totals()})
     return path
 
 
+@timing.phase("figures")
 def save_figure(figure: Any, name: str) -> Path:
     """Save a matplotlib figure as ``<run_dir>/figures/<name>.png`` (150 dpi); return the path."""
     path = config.run_dir() / "figures" / f"{name}.png"

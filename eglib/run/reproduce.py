@@ -9,10 +9,11 @@ notebook) and the merged ``metrics.json``; ``runs/latest`` points at the newest 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
+import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -65,6 +66,45 @@ def paper_tasks_needed(selected: list[Path]) -> tuple[str, ...]:
     return paper.PAPER_TASKS + extra
 
 
+def last_seconds(runs: Path, profile: str) -> dict[str, float]:
+    """Seconds per notebook of the latest finished run of ``profile`` under ``runs`` (empty if none)."""
+    try:
+        last = json.loads((runs / "latest" / "metrics.json").read_text())["run"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return last.get("notebook_seconds", {}) if last.get("PROFILE") == profile else {}
+
+
+class Ticker:
+    """One line per notebook: its elapsed seconds, updated in place on a terminal, beside the time
+    the same notebook took in the last run."""
+
+    def __init__(self, label: str, expected: float | None) -> None:
+        self.label, self.expected = label, expected
+        self.start = time.perf_counter()
+        self.stop = threading.Event()
+        self.live = sys.stdout.isatty()
+        print(self.label, end=" ", flush=True)
+        if self.live:
+            self.thread = threading.Thread(target=self._tick, daemon=True)
+            self.thread.start()
+
+    def _hint(self) -> str:
+        return f" (last run: {self.expected:.0f} s)" if self.expected else ""
+
+    def _tick(self) -> None:
+        while not self.stop.wait(2.0):
+            print(f"\r{self.label} {time.perf_counter() - self.start:.0f} s{self._hint()}", end="", flush=True)
+
+    def done(self, outcome: str) -> float:
+        """Stop updating, print ``outcome`` and the elapsed time; return the seconds."""
+        self.stop.set()
+        seconds = time.perf_counter() - self.start
+        prefix = f"\r{self.label} " if self.live else ""
+        print(f"{prefix}{outcome} in {seconds:.0f} s{self._hint()}", flush=True)
+        return seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default=os.environ.get("PROFILE", "mini"))
@@ -94,18 +134,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {args.resume} is not a run folder of `make reproduce` (no notebooks/ inside).", file=sys.stderr)
             return 2
         os.environ["EGLIB_RESUME"] = "1"
+        expected = last_seconds(args.runs, args.profile)
         print(f"Resuming {run}: finished experts and baselines are read back from its checkpoints.", flush=True)
     else:
+        expected = last_seconds(args.runs, args.profile)
         run = new_run_dir(args.runs)
         (run / "notebooks").mkdir()
         os.environ.pop("EGLIB_RESUME", None)
     os.environ["EGLIB_RUN_DIR"] = str(run)
+    os.environ["EGLIB_PROGRESS"] = "0"  # the executed notebooks keep no progress bars; this loop prints its own
     parameters = {"PROFILE": args.profile, "DEVICE": args.device, "SEED": args.seed}
     print(f"Expert Gate suite: profile={args.profile} device={args.device} seed={args.seed} -> {run}", flush=True)
     timings, failed = {}, {}
     for index, notebook in enumerate(selected, 1):
-        print(f"[{index}/{len(selected)}] {notebook.stem} ...", end=" ", flush=True)
-        start = time.perf_counter()
+        ticker = Ticker(f"[{index}/{len(selected)}] {notebook.stem} ...", expected.get(notebook.stem))
         try:
             papermill.execute_notebook(
                 str(notebook), str(run / "notebooks" / notebook.name), parameters=parameters,
@@ -113,15 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         except papermill.PapermillExecutionError as error:
             # the notebooks are independent: the others still run, and the report lists the failure
             failed[notebook.stem] = f"cell {error.exec_count}: {error.ename}: {error.evalue}"
-            print("FAILED", flush=True)
+            ticker.done("FAILED")
             print(f"{notebook.name} failed in {failed[notebook.stem]}\n"
                   f"See the executed copy: {run / 'notebooks' / notebook.name}", file=sys.stderr)
             continue
-        timings[notebook.stem] = round(time.perf_counter() - start, 1)
-        print(f"done in {timings[notebook.stem]:.0f} s", flush=True)
+        timings[notebook.stem] = round(ticker.done("done"), 1)
     merged = outputs.merge_metrics(run)
     merged["run"] = {**parameters, "notebook_seconds": timings, "failed_notebooks": failed,
-                     "settings": dataclasses.asdict(config.get_profile(args.profile)),
+                     "settings": config.get_profile(args.profile).settings(),
                      "finished": dt.datetime.now().isoformat(timespec="seconds")}
     outputs.write_json_atomic(run / "metrics.json", merged)
     with outputs.atomic_writer(run / "report.md", "w") as out:

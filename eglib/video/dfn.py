@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eglib import timing
+from eglib.progress import progress
 from eglib.config import resolve_device
 from eglib.method.gate import routed_rows
 from eglib.video.clips import INPUT_FRAMES, PREDICTED_FRAMES, check_clips
@@ -101,6 +103,7 @@ class TrainingLog:
     loss: list[float] = field(default_factory=list)
 
 
+@timing.phase("expert training")
 def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, epochs: int = 20, lr: float = 3e-3,
               batch_size: int = 32, seed: int = 0, device: str | torch.device = "auto",
               **model_options) -> tuple[DynamicFilterNetwork, TrainingLog]:
@@ -127,7 +130,7 @@ def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, e
     generator = torch.Generator().manual_seed(seed)
     log = TrainingLog()
     seen, target = INPUT_FRAMES, INPUT_FRAMES + PREDICTED_FRAMES
-    for _ in range(epochs):
+    for _ in progress(range(epochs), "video network"):
         net.train()
         total = 0.0
         for batch in torch.randperm(len(x), generator=generator).split(batch_size):
@@ -142,6 +145,7 @@ def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, e
     return net.eval(), log
 
 
+@timing.phase("evaluation")
 @torch.no_grad()
 def _predicted(model: DynamicFilterNetwork, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     """The 3 predicted frames ``[N, 3, H, W]`` (in ``[0, 1]``) of float clips ``x [N, T, H, W]``."""
