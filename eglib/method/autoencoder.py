@@ -232,15 +232,17 @@ def _train_stacked(autoencoders: dict[str, TaskAutoencoder], generators: list[to
     standardizer = models[0].standardizer
     z = torch.stack([standardizer(features.to(device)) for features in train])                # [K, N, D]
     layers = [(m.network.encoder, m.network.decoder) for m in models]
-    stacked = [torch.stack([getattr(layer[i], kind).detach() for layer in layers]).clone().requires_grad_()
-               for i in (0, 1) for kind in ("weight", "bias")]                                  # W1 b1 W2 b2
-    w1, b1, w2, b2 = stacked                                                                    # [K,h,D] [K,h] [K,D,h] [K,D]
+    # weights stored transposed, [K, in, out], so that neither direction of a product transposes them
+    stacked = [torch.stack([layer[i].weight.detach().T for layer in layers]).contiguous().requires_grad_()
+               if kind == "weight" else torch.stack([layer[i].bias.detach() for layer in layers]).clone().requires_grad_()
+               for i in (0, 1) for kind in ("weight", "bias")]
+    w1, b1, w2, b2 = stacked                                                                    # [K,D,h] [K,h] [K,h,D] [K,D]
     decays = [weight_decay, 0.0, weight_decay, 0.0]
     sums = [torch.zeros_like(p) for p in stacked]
 
     def logits(batch: torch.Tensor) -> torch.Tensor:                                            # [K, B, D]
-        hidden = torch.baddbmm(b1.unsqueeze(1), batch, w1.transpose(1, 2)).relu_()
-        return torch.baddbmm(b2.unsqueeze(1), hidden, w2.transpose(1, 2))
+        hidden = torch.baddbmm(b1.unsqueeze(1), batch, w1).relu_()
+        return torch.baddbmm(b2.unsqueeze(1), hidden, w2)
 
     def losses(batch: torch.Tensor) -> torch.Tensor:                                            # [K]
         return F.binary_cross_entropy_with_logits(logits(batch), batch, reduction="none").mean(dim=(1, 2))
@@ -249,7 +251,7 @@ def _train_stacked(autoencoders: dict[str, TaskAutoencoder], generators: list[to
         with torch.no_grad():
             for k, (encoder, decoder) in enumerate(layers):
                 for module, weight, bias in ((encoder, w1, b1), (decoder, w2, b2)):
-                    module.weight.copy_(weight[k])
+                    module.weight.copy_(weight[k].T)
                     module.bias.copy_(bias[k])
 
     def log_val() -> None:
