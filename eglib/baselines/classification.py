@@ -29,6 +29,7 @@ from torch import nn
 from eglib import timing
 from eglib.progress import progress
 from eglib.config import resolve_device
+from eglib.optim import descend
 from eglib.method import experts
 
 TaskData = dict[str, tuple[torch.Tensor, torch.Tensor]]
@@ -78,9 +79,7 @@ def joint_training(train: TaskData, base: experts.Expert, *, epochs: int = 10, l
             shared = model.features(experts.flip_half(x[batch], generator) if flip else x[batch])
             loss = sum(F.cross_entropy(model.heads[t](shared[owner[batch] == i]), y[batch][owner[batch] == i],
                                        reduction="sum") for i, t in enumerate(tasks) if (owner[batch] == i).any())
-            optimizer.zero_grad(set_to_none=True)
-            (loss / len(batch)).backward()
-            optimizer.step()
+            descend(optimizer, loss / len(batch))
     return model.eval()
 
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from eglib import timing
 from eglib.config import resolve_device
+from eglib.optim import descend
 from eglib.method.standardizer import FeatureStandardizer
 
 
@@ -77,9 +78,6 @@ def train_task_classifier(
             order = torch.randperm(len(x), generator=generator).to(device)
         position = (step % max(1, len(x) // batch_size)) * batch_size
         batch = order[position:position + batch_size]
-        loss = F.cross_entropy(network(x[batch]), y[batch])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        descend(optimizer, F.cross_entropy(network(x[batch]), y[batch]))
     network.eval()
     return TaskClassifier(network=network, standardizer=standardizer, names=names)

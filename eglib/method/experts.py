@@ -31,6 +31,7 @@ from torch import nn
 from eglib import timing
 from eglib.progress import progress
 from eglib.config import BASE, resolve_device
+from eglib.optim import descend
 from eglib.features import backbones
 
 
@@ -154,11 +155,7 @@ def finetune(source: Expert, task: str, activations: torch.Tensor, labels: torch
         total = 0.0
         for batch in _batches(len(x), batch_size, generator):
             xb = flip_half(x[batch], generator) if flip else x[batch]
-            loss = F.cross_entropy(expert(xb, task), y[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(batch)
+            total += descend(optimizer, F.cross_entropy(expert(xb, task), y[batch])) * len(batch)
         log.task_loss.append(total / len(x))
     return expert.eval(), log
 
@@ -204,10 +201,7 @@ def learn_without_forgetting(source: Expert, task: str, activations: torch.Tenso
         for batch in _batches(len(x), batch_size, generator):
             with torch.no_grad():
                 shared = expert.features(flip_half(x[batch], generator) if flip else x[batch])
-            loss = F.cross_entropy(expert.heads[task](shared), y[batch])
-            warmup.zero_grad(set_to_none=True)
-            loss.backward()
-            warmup.step()
+            descend(warmup, F.cross_entropy(expert.heads[task](shared), y[batch]))
 
     optimizer = torch.optim.Adam(expert.parameters(), lr=lr)
     for _ in progress(range(epochs), f"expert {task} (LwF)"):
@@ -225,10 +219,7 @@ def learn_without_forgetting(source: Expert, task: str, activations: torch.Tenso
             task_loss = F.cross_entropy(expert.heads[task](shared), y[batch])
             distill = sum(distillation_loss(expert.heads[head](shared), targets[head], temperature)
                           for head in old_heads)
-            loss = task_loss + distill_weight * distill
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, task_loss + distill_weight * distill)
             task_total += float(task_loss.detach()) * len(batch)
             distill_total += float(distill.detach()) * len(batch)
         log.task_loss.append(task_total / len(x))

@@ -24,6 +24,7 @@ from torch import nn
 from eglib import timing
 from eglib.progress import progress
 from eglib.config import resolve_device
+from eglib.optim import descend
 from eglib.method.gate import routed_rows
 from eglib.video.clips import INPUT_FRAMES, PREDICTED_FRAMES, check_clips
 
@@ -135,12 +136,8 @@ def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, e
         total = 0.0
         for batch in torch.randperm(len(x), generator=generator).split(batch_size):
             clip = x[batch.to(device)]
-            loss = F.l1_loss(net(clip[:, :seen]), clip[:, seen:target])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            total += descend(optimizer, F.l1_loss(net(clip[:, :seen]), clip[:, seen:target])) * len(batch)
             schedule.step()
-            total += float(loss.detach()) * len(batch)
         log.loss.append(total / len(x))
     return net.eval(), log
 
