@@ -85,3 +85,20 @@ def test_flip_augmentation_reaches_joint_and_sequential_training(two_tasks, base
     unflipped = baselines.oracle_experts({head: train[head]}, base, "finetune", epochs=1, device="cpu")
     assert not torch.equal(oracle[head].heads[head].weight, unflipped[head].heads[head].weight)
     assert matrix.shape == (1, 1)
+
+
+def test_task_classifier_tells_tasks_apart_and_keeps_only_its_budget():
+    from conftest import clusters
+
+    from eglib.baselines.taskclassifier import train_task_classifier
+    from eglib.method.standardizer import FeatureStandardizer
+
+    train, test = clusters(seed=0), clusters(seed=1)
+    standardizer = FeatureStandardizer.fit(torch.cat(train))
+    by_task = {f"t{i}": x for i, x in enumerate(train)}
+    classifier = train_task_classifier(by_task, standardizer, device="cpu", seed=0)
+    truth = torch.cat([torch.full((len(x),), i) for i, x in enumerate(test)])
+    assert classifier.names == list(by_task)
+    assert float((classifier.predict(torch.cat(test)) == truth).float().mean()) > 0.95
+    with pytest.raises(ValueError, match="empty"):
+        train_task_classifier({}, standardizer, device="cpu")
