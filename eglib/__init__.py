@@ -8,6 +8,7 @@ floor wing                     what it holds
 0     :mod:`eglib.config`      profiles, devices, folders; the base task's name (``BASE``)
 0     :mod:`eglib.storage`     checksums and atomic writes
 0     :mod:`eglib.splits`      ``train`` / ``val`` / ``test`` for every kind of domain
+0     :mod:`eglib.timing`      seconds (and FLOPs) per phase; :mod:`eglib.progress` bars; :mod:`eglib.optim` one step
 1     :mod:`eglib.features`    frozen backbones with verified weights; one pass gives gate features
                                and expert inputs; the feature cache (notebook 00)
 2     :mod:`eglib.method`      Expert Gate itself: standardizer, autoencoder, gate, relatedness,
