@@ -290,7 +290,6 @@ def test_safe_extract_refuses_members_that_escape(tmp_path):
 def test_get_paper_data_end_to_end_from_local_archives(tmp_path, monkeypatch, capsys):
     """The script on a test manifest whose archive is already in place: verified, extracted, prepared."""
     import importlib.util
-    import sys
     from pathlib import Path
 
     spec = importlib.util.spec_from_file_location("get_paper_data", Path(__file__).parent.parent / "data_scripts" / "get_paper_data.py")
