@@ -1,7 +1,7 @@
 # Expert Gate notebooks: the two commands of README.md.
 #   make reproduce   run the notebooks with papermill into runs/<timestamp>/ (PROFILE, DEVICE, SEED;
 #                    RESUME=runs/<timestamp> completes an interrupted run from its checkpoints)
-#   make test        unit tests + nbval over the committed notebooks + the rehearsal (below) on CPU
+#   make test        unit tests + nbval over the committed notebooks + the smoke-sized rehearsal (below) on CPU
 #   make rehearse    the paper profile's notebooks on generated data (untrained AlexNet; no claims)
 PYTHON ?= python3.11
 VENV   := .venv
@@ -32,9 +32,11 @@ reproduce: $(STAMP)
 
 # The paper profile's notebooks end to end on generated data with an untrained AlexNet (README,
 # "The paper profile, and its rehearsal"): checks that the paper code path runs, not results.
+# REHEARSAL=smoke runs it at its smallest (three classes a task, one epoch of everything), as make test does.
 REHEARSAL_RUNS ?= runs/rehearsal
+REHEARSAL ?= rehearsal
 rehearse: $(STAMP)
-	$(PY) -m eglib.run.reproduce --profile rehearsal --device $(DEVICE) --seed $(SEED) --runs $(REHEARSAL_RUNS)
+	$(PY) -m eglib.run.reproduce --profile $(REHEARSAL) --device $(DEVICE) --seed $(SEED) --runs $(REHEARSAL_RUNS)
 
 test: $(STAMP)
 	$(PY) data_scripts/make_mini.py
@@ -42,8 +44,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests
 	EGLIB_PROGRESS=0 $(PY) -m pytest -q --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
 	rm -rf runs/rehearsal-test
-	$(MAKE) --no-print-directory rehearse DEVICE=cpu SEED=0 REHEARSAL_RUNS=runs/rehearsal-test
-	rm -rf runs/rehearsal-test/*/checkpoints runs/rehearsal-test/*/zoo  # ~5 GB of untrained AlexNets
+	$(MAKE) --no-print-directory rehearse REHEARSAL=smoke DEVICE=cpu SEED=0 REHEARSAL_RUNS=runs/rehearsal-test
+	rm -rf runs/rehearsal-test/*/checkpoints runs/rehearsal-test/*/zoo  # untrained AlexNets (GBs)
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests

@@ -9,6 +9,7 @@ floor wing                     what it holds
 0     :mod:`eglib.storage`     checksums and atomic writes
 0     :mod:`eglib.splits`      ``train`` / ``val`` / ``test`` for every kind of domain
 0     :mod:`eglib.timing`      seconds (and FLOPs) per phase; :mod:`eglib.progress` bars; :mod:`eglib.optim` one step
+0     :mod:`eglib.reuse`       models already trained in the run, found by the content of their inputs
 1     :mod:`eglib.features`    frozen backbones with verified weights; one pass gives gate features
                                and expert inputs; the feature cache (notebook 00)
 2     :mod:`eglib.method`      Expert Gate itself: standardizer, autoencoder, gate, relatedness,

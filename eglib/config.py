@@ -5,7 +5,8 @@ A *profile* names a benchmark and the backbone that turns its images into gate f
 ``paper`` is the paper's AlexNet set-up on the paper's datasets (AlexNet weights must be
 present on the user's machine); ``rehearsal`` runs the paper profile's code path end to end on
 generated images in the paper datasets' real layouts, with an untrained AlexNet and tiny epoch
-counts: it proves the notebooks run, and its numbers measure nothing.
+counts: it proves the notebooks run, and its numbers measure nothing. ``smoke`` is the rehearsal
+on three classes per task with one epoch of everything (``make test`` runs it).
 
 Folders come from environment variables so that papermill, nbval and users can redirect them:
 
@@ -59,6 +60,9 @@ class Profile:
             the rehearsal) rather than the mini domains.
         rehearsal: the data are generated and the backbone untrained: notebooks check that every
             step runs and has the right shapes, never accuracy claims.
+        max_classes: paper-task profiles: keep only the first ``max_classes`` classes of every
+            task (``None``: all). The ``smoke`` profile uses it to run the rehearsal's code path at
+            the smallest size that still executes every branch.
     """
 
     name: str
@@ -80,6 +84,7 @@ class Profile:
     video_epochs: int = 20
     paper_tasks: bool = False
     rehearsal: bool = False
+    max_classes: int | None = None
 
     @property
     def gate_temperature(self) -> float:
@@ -113,6 +118,8 @@ PROFILES: dict[str, Profile] = {
                          ae_init="sparse", ae_weight_decay=5e-4, expert_epochs=1, lwf_warmup_epochs=1, video_epochs=2,
                          expert_flip=True, paper_tasks=True, rehearsal=True),
 }
+# the rehearsal at its smallest (make test): three classes a task, one epoch of everything
+PROFILES["smoke"] = dataclasses.replace(PROFILES["rehearsal"], name="smoke", ae_epochs=1, video_epochs=1, max_classes=3)
 
 
 def get_profile(name: str) -> Profile:

@@ -11,6 +11,7 @@ from eglib.method.autoencoder import train_autoencoder
 from eglib.method.standardizer import FeatureStandardizer
 
 os.environ.setdefault("EGLIB_PROGRESS", "0")  # no progress bars in test output
+os.environ.setdefault("EGLIB_REUSE", "0")  # every test trains what it trains (tests/test_reuse.py turns reuse on)
 
 
 def clusters(count: int = 3, per_cluster: int = 60, dim: int = 40, seed: int = 0) -> list[torch.Tensor]:

@@ -75,6 +75,8 @@ def test_batched_routing_equals_per_sample_routing(cluster_data):
     # small chunks give the same answer as one block
     gate.chunk_bytes = 4 * 3 * 40 * 7
     torch.testing.assert_close(gate.errors(x), batched_errors)
+    # no sample, no answer (not an error)
+    assert gate.errors(x[:0]).shape == (0, 3) and gate.route(x[:0]).shape == (0,)
 
 
 def test_probabilities_are_softmax_of_negative_error_over_temperature(cluster_data):

@@ -202,3 +202,16 @@ def test_a_failing_notebook_does_not_stop_the_others_and_is_reported(tmp_path, c
     text = (run / "report.md").read_text()
     assert "## Failed notebooks" in text and "a claim that does not hold" in text
     assert "1 notebook(s) failed: 00_fails" in capsys.readouterr().err
+
+
+def test_an_image_grid_row_may_hold_fewer_images_than_columns():
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg", force=False)
+    from eglib.run import plots
+
+    figure = plots.image_grid({"three": np.zeros((3, 8, 8, 3), np.uint8), "ten": np.zeros((10, 8, 8, 3), np.uint8)})
+    axes = np.array(figure.axes).reshape(2, 10)
+    assert [len(axis.images) for axis in axes[0]] == [1] * 3 + [0] * 7
+    assert all(len(axis.images) == 1 for axis in axes[1])

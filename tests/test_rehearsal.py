@@ -51,6 +51,20 @@ def test_the_rehearsal_benchmark_is_the_paper_tasks_with_an_imagenet_base(built,
         data.load_benchmark("mini", tasks=("svhn",))
 
 
+def test_the_smoke_profile_is_the_rehearsal_on_three_classes_a_task(built, monkeypatch):
+    monkeypatch.setattr(rehearsal, "rehearsal_root", lambda: built)
+    smoke, full = config.get_profile("smoke"), config.get_profile("rehearsal")
+    assert smoke.rehearsal and smoke.paper_tasks and smoke.backbone == full.backbone and smoke.layer == full.layer
+    bench = data.load_benchmark("smoke")
+    assert bench.names == list(paper.PAPER_TASKS)
+    for name, domain in bench.domains.items():
+        assert len(domain.classes) == 3, name
+        assert set(domain.train.labels) == set(domain.test.labels) == {0, 1, 2}, name
+    assert bench.domains["scenes"].classes == data.load_benchmark("rehearsal").domains["scenes"].classes[:3]
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        paper.load_paper(("mnist",), root=built, max_classes=1)
+
+
 def test_an_interrupted_build_is_rebuilt(tmp_path):
     root = tmp_path / "r"
     root.mkdir()

@@ -29,6 +29,7 @@ from torch import nn
 from eglib import timing
 from eglib.progress import progress
 from eglib.config import resolve_device
+from eglib import optim
 from eglib.optim import descend
 from eglib.method import experts
 
@@ -70,7 +71,7 @@ def joint_training(train: TaskData, base: experts.Expert, *, epochs: int = 10, l
     x = torch.cat([train[t][0] for t in tasks]).to(device)
     y = torch.cat([train[t][1] for t in tasks]).to(device)
     owner = torch.cat([torch.full((len(train[t][1]),), i) for i, t in enumerate(tasks)]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = optim.adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     # as many updates per epoch as all tasks' experts together get
     for _ in progress(range(epochs), "joint training"):

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eglib import timing
+from eglib import optim, timing
 from eglib.config import resolve_device
 from eglib.optim import descend
 from eglib.method.standardizer import FeatureStandardizer
@@ -71,7 +71,7 @@ def train_task_classifier(
     torch.manual_seed(seed)
     network = nn.Sequential(nn.Linear(standardizer.dim, hidden_size), nn.ReLU(),
                             nn.Linear(hidden_size, len(names))).to(device)
-    optimizer = torch.optim.Adam(network.parameters(), lr=lr)
+    optimizer = optim.adam(network.parameters(), lr=lr)
     steps = max(epochs, epochs * len(x) // batch_size)  # tiny budgets still get enough updates
     for step in range(steps):
         if step % max(1, len(x) // batch_size) == 0:

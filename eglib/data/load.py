@@ -61,8 +61,8 @@ def load_benchmark(profile: str = "mini", tasks: tuple[str, ...] | None = None) 
     tasks = tuple(tasks or paper.PAPER_TASKS)
     if settings.rehearsal:
         root = rehearsal.ensure_built()
-        return paper.load_paper(tasks, root=root, imagenet=root / "imagenet")
-    return paper.load_paper(tasks)
+        return paper.load_paper(tasks, root=root, imagenet=root / "imagenet", max_classes=settings.max_classes)
+    return paper.load_paper(tasks, max_classes=settings.max_classes)
 
 
 @dataclass

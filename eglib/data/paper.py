@@ -82,16 +82,22 @@ def _hold_out(items: list[tuple[Path, int]], fraction: float, seed: int) -> tupl
 
 
 def load_paper(tasks: tuple[str, ...] = PAPER_TASKS, root: Path | None = None, size: int = 227,
-               val_fraction: float = 0.1, seed: int = 0, imagenet: Path | None = None) -> Benchmark:
+               val_fraction: float = 0.1, seed: int = 0, imagenet: Path | None = None,
+               max_classes: int | None = None) -> Benchmark:
     """Load the prepared paper datasets as a :class:`eglib.data.types.Benchmark` of ``size`` px images.
 
-    ``imagenet`` is the folder of base-task images (default: ``EGLIB_IMAGENET_DIR``). ``meta``
-    records the image counts, the skipped (corrupt) files per task and split, and where the base
-    images come from (``"imagenet"`` or ``"mini stand-in"``).
+    ``imagenet`` is the folder of base-task images (default: ``EGLIB_IMAGENET_DIR``).
+    ``max_classes`` keeps only each task's first classes (a quick or smoke run; ``None``: all).
+    ``meta`` records the image counts, the skipped (corrupt) files per task and split, and where
+    the base images come from (``"imagenet"`` or ``"mini stand-in"``).
     """
+    if max_classes is not None and max_classes < 2:
+        raise ValueError(f"max_classes={max_classes}: a task needs at least 2 classes (None keeps them all).")
     domains, meta = {}, {"skipped": {}, "counts": {}}
     for name in tasks:
         prepared = prepare.load_prepared(name, root)
+        if max_classes is not None:
+            prepared = prepared.first_classes(max_classes)
         train_items, val_items = _hold_out(prepared.train, val_fraction, seed)
         splits, skipped = {}, {}
         for split, items in (("train", train_items), ("val", val_items), ("test", prepared.test)):

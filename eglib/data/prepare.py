@@ -279,6 +279,11 @@ class PreparedDataset:
     train: list[tuple[Path, int]]
     test: list[tuple[Path, int]]
 
+    def first_classes(self, count: int) -> "PreparedDataset":
+        """The same dataset restricted to its first ``count`` classes (labels unchanged)."""
+        train, test = ([(path, label) for path, label in items if label < count] for items in (self.train, self.test))
+        return PreparedDataset(self.name, self.classes[:count], train, test)
+
 
 def load_prepared(name: str, root: Path | None = None) -> PreparedDataset:
     """Index a prepared dataset folder, checking it against the manifest.

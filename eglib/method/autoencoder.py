@@ -22,10 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eglib import timing
+from eglib import optim, timing
 from eglib.progress import progress
 from eglib.config import resolve_device
 from eglib.method.standardizer import FeatureStandardizer
+from eglib.optim import descend
 
 
 INITS = ("uniform", "sparse")
@@ -226,7 +227,8 @@ def _train_stacked(autoencoders: dict[str, TaskAutoencoder], generators: list[to
                    epochs: int, batch_size: int, lr: float, weight_decay: float) -> None:
     """Train ``K`` autoencoders with ``N`` training samples each, stacked: weights ``[K, ...]``.
 
-    Adagrad as ``torch.optim.Adagrad`` computes it (no lr decay, eps 1e-10), per task's own state.
+    ``torch.optim.Adagrad`` (no lr decay, eps 1e-10; weight decay on weights only): its state is
+    per element, so each task keeps its own.
     """
     models = list(autoencoders.values())
     standardizer = models[0].standardizer
@@ -237,8 +239,10 @@ def _train_stacked(autoencoders: dict[str, TaskAutoencoder], generators: list[to
                if kind == "weight" else torch.stack([layer[i].bias.detach() for layer in layers]).clone().requires_grad_()
                for i in (0, 1) for kind in ("weight", "bias")]
     w1, b1, w2, b2 = stacked                                                                    # [K,D,h] [K,h] [K,h,D] [K,D]
-    decays = [weight_decay, 0.0, weight_decay, 0.0]
-    sums = [torch.zeros_like(p) for p in stacked]
+    # torch's Adagrad: each element of a stacked tensor keeps its own sum of squares, so every task
+    # has its own state
+    optimizer = optim.adagrad([{"params": [w1, w2], "weight_decay": weight_decay},
+                               {"params": [b1, b2], "weight_decay": 0.0}], lr=lr)
 
     def logits(batch: torch.Tensor) -> torch.Tensor:                                            # [K, B, D]
         hidden = torch.baddbmm(b1.unsqueeze(1), batch, w1).relu_()
@@ -270,13 +274,7 @@ def _train_stacked(autoencoders: dict[str, TaskAutoencoder], generators: list[to
         for start in range(0, z.shape[1], batch_size):
             batch = z[rows, orders[:, start:start + batch_size]]                               # [K, B, D]
             step = losses(batch)
-            step.sum().backward()  # task k's gradient is that of its own loss
-            with torch.no_grad():
-                for param, state, decay in zip(stacked, sums, decays):
-                    grad = param.grad if decay == 0 else param.grad.add(param, alpha=decay)
-                    state.addcmul_(grad, grad, value=1)
-                    param.addcdiv_(grad, state.sqrt().add_(1e-10), value=-lr)
-                    param.grad = None
+            descend(optimizer, step.sum())  # task k's gradient is that of its own loss
             totals += step.detach().cpu().double() * batch.shape[1]
         for model, total in zip(models, totals.tolist()):
             model.log.train_loss.append(total / z.shape[1])

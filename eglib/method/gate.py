@@ -137,7 +137,7 @@ class ExpertGate:
             hidden = hidden.view(len(z), count, hidden_size).transpose(0, 1)                  # [K, n, h]
             recon = torch.baddbmm(weights["b2"], hidden, weights["w2"]).sigmoid_().sub_(z)   # [K, n, D]
             out.append(torch.linalg.vector_norm(recon, dim=2).t())                           # [n, K]
-        return torch.cat(out)
+        return torch.cat(out) if out else features.new_zeros((0, count))
 
     def probabilities_from_errors(self, errors: torch.Tensor) -> torch.Tensor:
         """``[N, K]`` errors -> ``[N, K]`` softmax of ``-error / temperature``."""

@@ -1,5 +1,9 @@
 """Time and peak memory of a block of code, for the cost tables of the notebooks (``05``).
 
+A model that the block reused from earlier in the run (:mod:`eglib.reuse`) counts with the
+seconds its training took then (also shown apart, ``reused_seconds``), so a row is what the
+method costs, whichever notebook happened to train the model first. Its memory is not re-measured.
+
 :meth:`CostLog.measure` records, per labelled block, the wall-clock seconds and the *peak
 increase* of the process's resident memory over its value when the block began. The peak is
 found by a background thread that reads ``/proc/self/statm`` every 10 ms (Linux); on a GPU the
@@ -27,6 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+
+from eglib import reuse
 
 _STATM = Path("/proc/self/statm")
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -100,15 +106,18 @@ class CostLog:
         start_rss = resident_bytes()
         sampler = _PeakSampler(self.period)
         sampler.start()
-        start = time.perf_counter()
+        start, reused_before = time.perf_counter(), reuse.reused_seconds()
         try:
             yield
         finally:
             if cuda:
                 torch.cuda.synchronize()
-            seconds = time.perf_counter() - start
+            reused = reuse.reused_seconds() - reused_before
+            seconds = time.perf_counter() - start + reused
             peak = sampler.stop()
             row = {"seconds": seconds, "peak_rss_increase_mib": max(0, peak - start_rss) / 2 ** 20}
+            if reused:
+                row["reused_seconds"] = reused
             if cuda:
                 row["peak_cuda_allocated_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20
             self.rows[label] = row

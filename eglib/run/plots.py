@@ -9,13 +9,15 @@ import seaborn as sns
 
 
 def image_grid(images_by_row: dict[str, np.ndarray], per_row: int = 10, size: float = 0.9) -> plt.Figure:
-    """One row of ``per_row`` images ``[n, H, W, 3]`` per named row, the name on the left."""
+    """One row of up to ``per_row`` images ``[n, H, W, 3]`` per named row, the name on the left
+    (a row with fewer images leaves its last cells empty)."""
     rows = len(images_by_row)
     figure, axes = plt.subplots(rows, per_row, figsize=(per_row * size, rows * size), squeeze=False)
     for row, (name, images) in enumerate(images_by_row.items()):
         for column in range(per_row):
             axis = axes[row, column]
-            axis.imshow(images[column])
+            if column < len(images):
+                axis.imshow(images[column])
             axis.set_xticks([])
             axis.set_yticks([])
             for spine in axis.spines.values():

@@ -1,0 +1,127 @@
+"""Reuse of models already trained in the same run folder, found by the content of their inputs.
+
+Several notebooks train some of the same models: notebook 04's source experts (each task
+fine-tuned from the base model) are notebook 05's oracle FT experts, and the first stage of 05's
+single sequential model is its first oracle expert. Training is deterministic, so a model trained
+from the same inputs, settings and code gives the same weights. A trainer that supports reuse
+(:func:`eglib.method.experts.finetune`, :func:`~eglib.method.experts.learn_without_forgetting`)
+computes a :func:`fingerprint` of everything its result depends on (the source model's weights,
+the training data, every setting, the code of the trainer, the torch version and thread count),
+and looks it up in ``<run>/reuse/`` before training; after training it stores the result there.
+
+* The key is a sha256 of content, so a changed input, setting or trainer is a new key: a stored
+  model is never used for anything but the exact training that made it.
+* Each stored file is checked against the sha256 in its sidecar (written last, atomically): a
+  damaged or half-written entry is trained again, never trusted.
+* A reused model counts its original training seconds (:func:`reused_seconds`), so cost tables
+  (:class:`eglib.run.costs.CostLog`) still report what the method costs.
+* ``EGLIB_REUSE=0`` turns reuse off (the unit tests do; so can a user who times training).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from eglib import config
+from eglib.storage import atomic_writer, file_sha256, save_tensors
+
+# models larger than this are not stored: whole-AlexNet experts (230 MB each) would fill the disk
+# faster than reuse saves time, and on the paper profile they train on a GPU anyway
+MAX_BYTES = 64 << 20
+_reused = {"seconds": 0.0}
+
+
+def enabled() -> bool:
+    """Whether reuse is on (``EGLIB_REUSE`` is not ``0``)."""
+    return os.environ.get("EGLIB_REUSE", "1") != "0"
+
+
+def folder() -> Path:
+    """``<run>/reuse`` (not created)."""
+    return config.run_dir() / "reuse"
+
+
+def _feed(digest: "hashlib._Hash", part: Any) -> None:
+    if isinstance(part, torch.Tensor):
+        tensor = part.detach().cpu().contiguous()
+        digest.update(f"tensor {tensor.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(part, torch.nn.Module):
+        for name, tensor in part.state_dict().items():
+            digest.update(f"module entry {name}".encode())
+            _feed(digest, tensor)
+    elif isinstance(part, dict):
+        for key in sorted(part, key=str):
+            digest.update(f"key {key!r}".encode())
+            _feed(digest, part[key])
+    elif isinstance(part, (list, tuple)):
+        digest.update(f"sequence {len(part)}".encode())
+        for item in part:
+            _feed(digest, item)
+    elif part is None or isinstance(part, (str, int, float, bool)):
+        digest.update(f"{type(part).__name__} {part!r}".encode())
+    else:
+        raise TypeError(f"Cannot fingerprint a {type(part).__name__}; pass tensors, modules, numbers or strings.")
+
+
+def fingerprint(*parts: Any) -> str:
+    """sha256 (hex) of ``parts`` -- tensors by dtype, shape and bytes, modules by their state
+    dicts, containers item by item -- and of the torch version and thread count, which can change
+    the rounding of a training run."""
+    digest = hashlib.sha256()
+    for part in (torch.__version__, torch.get_num_threads(), *parts):
+        _feed(digest, part)
+    return digest.hexdigest()
+
+
+def source_digest(*paths: Path) -> str:
+    """sha256 of source files: part of a key, so that changed training code is a new key."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def load(key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """The stored tensors and JSON extras of ``key``, or ``None`` (absent, damaged, or reuse off).
+
+    A hit adds the stored training seconds to :func:`reused_seconds`.
+    """
+    if not enabled():
+        return None
+    weights, sidecar = folder() / f"{key}.pt", folder() / f"{key}.json"
+    try:
+        meta = json.loads(sidecar.read_text())
+        if file_sha256(weights) != meta["sha256"]:
+            return None
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except (OSError, ValueError, KeyError, RuntimeError):
+        return None
+    _reused["seconds"] += float(meta.get("seconds", 0.0))
+    return state, meta.get("extra", {})
+
+
+def store(key: str, state: dict[str, torch.Tensor], extra: dict[str, Any], seconds: float) -> bool:
+    """Store a trained model's tensors, JSON extras and training seconds under ``key``.
+
+    Returns whether it was stored (not when reuse is off or the tensors exceed :data:`MAX_BYTES`).
+    """
+    size = sum(t.numel() * t.element_size() for t in state.values())
+    if not enabled() or size > MAX_BYTES:
+        return False
+    folder().mkdir(parents=True, exist_ok=True)
+    record = save_tensors({k: v.detach().cpu().contiguous() for k, v in state.items()}, folder() / f"{key}.pt")
+    with atomic_writer(folder() / f"{key}.json", "w") as out:
+        json.dump({"sha256": record["sha256"], "seconds": round(seconds, 3), "extra": extra}, out)
+    return True
+
+
+def reused_seconds() -> float:
+    """Training seconds of every model reused so far in this process (their original runs)."""
+    return _reused["seconds"]

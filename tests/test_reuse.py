@@ -1,0 +1,100 @@
+"""Reuse of trained experts within a run folder (eglib.reuse): found by content, never trusted when
+damaged, never used for a different training, and counted at its original cost."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from eglib import reuse
+from eglib.method import experts
+from eglib.run.costs import CostLog
+
+
+def tiny_source() -> experts.Expert:
+    torch.manual_seed(0)
+    body = nn.Sequential(nn.Conv2d(4, 8, 1), nn.BatchNorm2d(8), nn.ReLU())
+    return experts.Expert(body, 8, {"base": 5}).eval()
+
+
+@pytest.fixture()
+def run_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("EGLIB_RUN_DIR", str(tmp_path))
+    monkeypatch.setenv("EGLIB_REUSE", "1")
+    return tmp_path
+
+
+@pytest.fixture()
+def task_data():
+    generator = torch.Generator().manual_seed(1)
+    return torch.randn(40, 4, 3, 3, generator=generator), torch.randint(0, 3, (40,), generator=generator)
+
+
+def no_training(*args, **kwargs):
+    raise AssertionError("trained although the same training was stored")
+
+
+def test_fingerprints_follow_content():
+    x = torch.arange(12.0).view(3, 4)
+    assert reuse.fingerprint(x, {"lr": 1e-3}) == reuse.fingerprint(x.clone(), {"lr": 1e-3})
+    changed = x.clone()
+    changed[2, 3] += 1e-6
+    assert reuse.fingerprint(changed, {"lr": 1e-3}) != reuse.fingerprint(x, {"lr": 1e-3})
+    assert reuse.fingerprint(x, {"lr": 1e-3}) != reuse.fingerprint(x, {"lr": 1e-2})
+    assert reuse.fingerprint(x.view(4, 3)) != reuse.fingerprint(x)  # same bytes, other shape
+    with pytest.raises(TypeError, match="fingerprint"):
+        reuse.fingerprint(object())
+
+
+@pytest.mark.parametrize("trainer", [experts.finetune, experts.learn_without_forgetting])
+def test_the_same_training_is_read_back_and_any_change_trains_again(trainer, run_dir, task_data, monkeypatch):
+    x, y = task_data
+    source = tiny_source()
+    first, first_log = trainer(source, "new", x, y, 3, epochs=2, seed=3, device="cpu")
+    assert len(list((run_dir / "reuse").glob("*.pt"))) == 1
+    monkeypatch.setattr(experts, "descend", no_training)
+    again, again_log = trainer(source, "new", x, y, 3, epochs=2, seed=3, device="cpu")
+    assert again is not first and again_log == first_log
+    for (name, a), (_, b) in zip(first.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert torch.equal(experts.logits(again, "new", x), experts.logits(first, "new", x))
+    # another seed, other data, another source or an epoch watcher: trained, not read back
+    for call in (lambda: trainer(source, "new", x, y, 3, epochs=2, seed=4, device="cpu"),
+                 lambda: trainer(source, "new", x[:-1], y[:-1], 3, epochs=2, seed=3, device="cpu"),
+                 lambda: trainer(tiny_source().train(), "new", x, y, 3, epochs=3, seed=3, device="cpu"),
+                 lambda: trainer(source, "new", x, y, 3, epochs=2, seed=3, device="cpu", on_epoch=lambda e: None)):
+        with pytest.raises(AssertionError, match="trained although"):
+            call()
+
+
+def test_a_damaged_entry_is_trained_again(run_dir, task_data, monkeypatch):
+    x, y = task_data
+    source = tiny_source()
+    experts.finetune(source, "new", x, y, 3, epochs=1, device="cpu")
+    stored = next((run_dir / "reuse").glob("*.pt"))
+    stored.write_bytes(stored.read_bytes()[:-10] + b"0123456789")
+    monkeypatch.setattr(experts, "descend", no_training)
+    with pytest.raises(AssertionError, match="trained although"):
+        experts.finetune(source, "new", x, y, 3, epochs=1, device="cpu")
+
+
+def test_reuse_off_stores_nothing(tmp_path, monkeypatch, task_data):
+    monkeypatch.setenv("EGLIB_RUN_DIR", str(tmp_path))
+    monkeypatch.setenv("EGLIB_REUSE", "0")
+    experts.finetune(tiny_source(), "new", *task_data, 3, epochs=1, device="cpu")
+    assert not (tmp_path / "reuse").exists()
+
+
+def test_a_reused_model_costs_its_original_training_time(run_dir):
+    state = {"w": torch.ones(3)}
+    assert reuse.store("k", state, {"note": 1}, seconds=12.5)
+    cost = CostLog()
+    with cost.measure("method"):
+        loaded, extra = reuse.load("k")
+    assert torch.equal(loaded["w"], state["w"]) and extra == {"note": 1}
+    row = cost.table().loc["method"]
+    assert row["reused_seconds"] == 12.5 and 12.5 <= row["seconds"] < 15
+    assert not reuse.store("big", {"w": torch.zeros(reuse.MAX_BYTES // 4 + 1)}, {}, seconds=1.0)  # too big to keep
