@@ -16,7 +16,9 @@ Two ways to train a new expert from a source expert (the base model or an earlie
   ``CE(new task) + lambda * KD(old head, source's outputs; T = 2)``, where the source's outputs on
   the new task's images are recorded before training (Li & Hoiem's recipe).
 
-The source expert is never modified: both functions work on deep copies.
+The source expert is never modified: both functions work on deep copies. Both are
+:func:`reusable`: a training that already ran in this run folder with the same source, data and
+settings is read back instead of repeated (:mod:`eglib.reuse`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import torchvision
 from torch import nn
 
 from eglib import optim, reuse, timing
@@ -146,7 +149,8 @@ Trainer = Callable[..., tuple[Expert, TrainingLog]]
 
 @functools.lru_cache(maxsize=1)
 def _code_digest() -> str:
-    return reuse.source_digest(Path(__file__), Path(optim.__file__))
+    """This module's and eglib.optim's code, and torchvision's version (the bodies' forward code)."""
+    return reuse.source_digest(Path(__file__), Path(optim.__file__)) + torchvision.__version__
 
 
 def reusable(train: Trainer) -> Trainer:
