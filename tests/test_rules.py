@@ -64,6 +64,14 @@ def test_claims_are_asked_by_name_and_recorded():
         mini.applies("gate routes the mini domains (> 90%)")  # a claim of notebook 02, not 05
 
 
+def test_the_smoke_profile_checks_the_rehearsals_claims():
+    for statement, claim in claims.CLAIMS.items():
+        smoke, rehearsal = claims.Claims(claim.notebook, "smoke"), claims.Claims(claim.notebook, "rehearsal")
+        assert smoke.applies(statement) == rehearsal.applies(statement), statement
+    with pytest.raises(ValueError, match="Unknown profile"):
+        claims.Claims("05", "smokey")
+
+
 def test_every_notebook_asks_all_of_its_own_claims_and_no_other():
     for notebook in sorted(Path(README.parent, "notebooks").glob("[0-9][0-9]_*.ipynb")):
         text = notebook.read_text()
