@@ -21,7 +21,6 @@ and looks it up in ``<run>/reuse/`` before training; after training it stores th
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -29,12 +28,17 @@ from typing import Any
 import torch
 
 from eglib import config
-from eglib.storage import atomic_writer, file_sha256, save_tensors
+from eglib.storage import load_checked, save_checked
 
 # models larger than this are not stored: whole-AlexNet experts (230 MB each) would fill the disk
 # faster than reuse saves time, and on the paper profile they train on a GPU anyway
 MAX_BYTES = 64 << 20
 _reused = {"seconds": 0.0}
+
+
+def keeps(state: dict[str, torch.Tensor]) -> bool:
+    """Whether a model of this state dict is small enough to be stored (:data:`MAX_BYTES`)."""
+    return sum(t.numel() * t.element_size() for t in state.values()) <= MAX_BYTES
 
 
 def enabled() -> bool:
@@ -93,16 +97,10 @@ def load(key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
 
     A hit adds the stored training seconds to :func:`reused_seconds`.
     """
-    if not enabled():
+    stored = load_checked(folder() / f"{key}.pt") if enabled() else None
+    if stored is None:
         return None
-    weights, sidecar = folder() / f"{key}.pt", folder() / f"{key}.json"
-    try:
-        meta = json.loads(sidecar.read_text())
-        if file_sha256(weights) != meta["sha256"]:
-            return None
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except (OSError, ValueError, KeyError, RuntimeError):
-        return None
+    state, meta = stored
     _reused["seconds"] += float(meta.get("seconds", 0.0))
     return state, meta.get("extra", {})
 
@@ -112,13 +110,10 @@ def store(key: str, state: dict[str, torch.Tensor], extra: dict[str, Any], secon
 
     Returns whether it was stored (not when reuse is off or the tensors exceed :data:`MAX_BYTES`).
     """
-    size = sum(t.numel() * t.element_size() for t in state.values())
-    if not enabled() or size > MAX_BYTES:
+    if not enabled() or not keeps(state):
         return False
-    folder().mkdir(parents=True, exist_ok=True)
-    record = save_tensors({k: v.detach().cpu().contiguous() for k, v in state.items()}, folder() / f"{key}.pt")
-    with atomic_writer(folder() / f"{key}.json", "w") as out:
-        json.dump({"sha256": record["sha256"], "seconds": round(seconds, 3), "extra": extra}, out)
+    save_checked(folder() / f"{key}.pt", {k: v.detach().cpu().contiguous() for k, v in state.items()},
+                 {"seconds": round(seconds, 3), "extra": extra})
     return True
 
 

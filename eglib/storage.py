@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from contextlib import contextmanager
@@ -31,6 +32,28 @@ def save_tensors(state: dict, path: Path) -> dict:
     with atomic_writer(path) as out:
         torch.save(state, out)
     return {"file": path.name, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+
+
+def save_checked(path: Path, state: dict, meta: dict) -> None:
+    """Tensors at ``path`` (``.pt``) and, written last, a JSON sidecar ``path.with_suffix(".json")``
+    holding their sha256 and ``meta``: a killed writer leaves no sidecar that vouches for a partial file."""
+    record = save_tensors(state, path)
+    with atomic_writer(path.with_suffix(".json"), "w") as out:
+        json.dump({"sha256": record["sha256"], **meta}, out)
+
+
+def load_checked(path: Path) -> tuple[dict, dict] | None:
+    """What :func:`save_checked` wrote: ``(tensors, sidecar)``, or ``None`` when either file is
+    missing or unreadable or the tensors' sha256 differs from the sidecar's (damaged: never trusted)."""
+    import torch
+
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text())
+        if file_sha256(path) != meta["sha256"]:
+            return None
+        return torch.load(path, map_location="cpu", weights_only=True), meta
+    except (OSError, ValueError, KeyError, RuntimeError):
+        return None
 
 
 @contextmanager

@@ -170,7 +170,7 @@ def reusable(train: Trainer) -> Trainer:
         if settings.pop("on_epoch") is not None or not reuse.enabled():
             return train(*args, **kwargs)
         source, device = settings.pop("source"), resolve_device(settings.pop("device"))
-        if sum(t.numel() * t.element_size() for t in source.state_dict().values()) > reuse.MAX_BYTES:
+        if not reuse.keeps(source.state_dict()):
             return train(*args, **kwargs)  # too big to keep (whole AlexNets): not worth hashing
         key = reuse.fingerprint(train.__name__, _code_digest(), device.type, source, settings)
         stored = reuse.load(key)

@@ -26,7 +26,7 @@ import torch
 from eglib import config
 from eglib.method.experts import Expert
 from eglib.method.zoo import build_expert
-from eglib.storage import atomic_writer, file_sha256, save_tensors
+from eglib.storage import atomic_writer, load_checked, save_checked
 
 Experts = dict[str, Expert]
 
@@ -44,19 +44,11 @@ def checkpoint_dir() -> Path:
 
 
 def _load(name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-    weights, sidecar = checkpoint_dir() / f"{name}.pt", checkpoint_dir() / f"{name}.json"
-    if not (weights.exists() and sidecar.exists()):
-        return None
-    meta = json.loads(sidecar.read_text())
-    if file_sha256(weights) != meta.get("sha256"):
-        return None  # a damaged checkpoint is retrained, never trusted
-    return torch.load(weights, map_location="cpu", weights_only=True), meta
+    return load_checked(checkpoint_dir() / f"{name}.pt")  # a damaged checkpoint is retrained, never trusted
 
 
 def _save(name: str, state: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
-    record = save_tensors(state, checkpoint_dir() / f"{name}.pt")
-    with atomic_writer(checkpoint_dir() / f"{name}.json", "w") as out:
-        json.dump({"sha256": record["sha256"], "extra": extra}, out)
+    save_checked(checkpoint_dir() / f"{name}.pt", state, {"extra": extra})
 
 
 def models_checkpoint(name: str, train: Callable[[], tuple[dict[str, torch.nn.Module], dict[str, Any]]],
