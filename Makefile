@@ -2,7 +2,8 @@
 #   make reproduce   run the notebooks with papermill into runs/<timestamp>/ (PROFILE, DEVICE, SEED;
 #                    RESUME=runs/<timestamp> completes an interrupted run from its checkpoints)
 #   make test        unit tests + nbval over the committed notebooks + the smoke-sized rehearsal (below) on CPU
-#   make rehearse    the paper profile's notebooks on generated data (untrained AlexNet; no claims)
+#   make rehearse    the paper profile's notebooks on generated data (untrained AlexNet; no claims;
+#                    REHEARSAL=smoke|smoke-no-imagenet for the smallest sizes, REHEARSAL_ONLY="03 05" for some)
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -35,9 +36,13 @@ reproduce: $(STAMP)
 # REHEARSAL=smoke runs it at its smallest (three classes a task, one epoch of everything), as make test does.
 REHEARSAL_RUNS ?= runs/rehearsal
 REHEARSAL ?= rehearsal
+REHEARSAL_ONLY ?=
 rehearse: $(STAMP)
-	$(PY) -m eglib.run.reproduce --profile $(REHEARSAL) --device $(DEVICE) --seed $(SEED) --runs $(REHEARSAL_RUNS)
+	$(PY) -m eglib.run.reproduce --profile $(REHEARSAL) --device $(DEVICE) --seed $(SEED) --runs $(REHEARSAL_RUNS) \
+	  $(if $(REHEARSAL_ONLY),--only $(REHEARSAL_ONLY))
 
+# make test ends with the smoke rehearsal, then the no-ImageNet branches of 03 and 05 (a user with the
+# paper's datasets but no ImageNet images)
 test: $(STAMP)
 	$(PY) data_scripts/make_mini.py
 	$(PY) -m eglib.run.nbclean --check notebooks/*.ipynb
@@ -45,6 +50,8 @@ test: $(STAMP)
 	EGLIB_PROGRESS=0 $(PY) -m pytest -q --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
 	rm -rf runs/rehearsal-test
 	$(MAKE) --no-print-directory rehearse REHEARSAL=smoke DEVICE=cpu SEED=0 REHEARSAL_RUNS=runs/rehearsal-test
+	$(MAKE) --no-print-directory rehearse REHEARSAL=smoke-no-imagenet REHEARSAL_ONLY="03 05" DEVICE=cpu SEED=0 \
+	  REHEARSAL_RUNS=runs/rehearsal-test
 	rm -rf runs/rehearsal-test/*/checkpoints runs/rehearsal-test/*/zoo  # untrained AlexNets (GBs)
 
 unit: $(STAMP)

@@ -39,14 +39,27 @@ __version__ = "0.1.0"
 def setup(seed: int = 0, device: str = "auto", threads: int | None = None) -> torch.device:
     """Seed Python, NumPy and torch, turn on deterministic algorithms, and return the device.
 
-    Call once at the top of every notebook. ``threads`` caps torch's CPU threads (default: all).
+    Call once at the top of every notebook, before anything touches the GPU. ``threads`` caps
+    torch's CPU threads (default: all).
+
+    What is deterministic (``tests/test_determinism.py`` measures it): on CPU, torch runs in
+    deterministic mode without ``warn_only``, so an op with no deterministic CPU kernel raises
+    instead of running; the same seed, code, torch build, machine kind and thread count then give
+    bit-identical numbers, run after run and process after process. Other thread counts, other
+    CPUs (other SIMD paths in oneDNN / BLAS) or another torch build may round differently and so
+    train along other trajectories. On CUDA, cuDNN's autotuner is off and cuBLAS gets a fixed
+    workspace (``CUBLAS_WORKSPACE_CONFIG``, read when cuBLAS starts, hence "before the GPU"), but
+    torch keeps ``warn_only=True``: some backward kernels that the paper profile's AlexNet experts
+    need (e.g. adaptive average pooling) have no deterministic CUDA version, so they warn and
+    run. GPU runs are therefore close to, but not guaranteed bit-identical with, each other, and
+    never with CPU runs.
     """
     resolved = resolve_device(device)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(True, warn_only=resolved.type != "cpu")
     torch.backends.cudnn.benchmark = False
     torch.set_flush_denormal(True)  # denormal floats slow CPU backward passes of saturated sigmoids ~10x
     if threads:

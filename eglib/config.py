@@ -63,6 +63,10 @@ class Profile:
         max_classes: paper-task profiles: keep only the first ``max_classes`` classes of every
             task (``None``: all). The ``smoke`` profile uses it to run the rehearsal's code path at
             the smallest size that still executes every branch.
+        rehearsal_imagenet: rehearsal profiles: supply the generated stand-in ImageNet folder
+            (``True``), or run the paper profile's branches for a user without ImageNet images
+            (``False``: the base model is then only the first task's source, never a candidate,
+            and ``EGLIB_IMAGENET_DIR`` is ignored).
     """
 
     name: str
@@ -85,6 +89,7 @@ class Profile:
     paper_tasks: bool = False
     rehearsal: bool = False
     max_classes: int | None = None
+    rehearsal_imagenet: bool = True
 
     @property
     def gate_temperature(self) -> float:
@@ -120,6 +125,8 @@ PROFILES: dict[str, Profile] = {
 }
 # the rehearsal at its smallest (make test): three classes a task, one epoch of everything
 PROFILES["smoke"] = dataclasses.replace(PROFILES["rehearsal"], name="smoke", ae_epochs=1, video_epochs=1, max_classes=3)
+# ... and the same without ImageNet images, the set-up of a user who has only the paper's datasets
+PROFILES["smoke-no-imagenet"] = dataclasses.replace(PROFILES["smoke"], name="smoke-no-imagenet", rehearsal_imagenet=False)
 
 
 def get_profile(name: str) -> Profile:

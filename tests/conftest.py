@@ -57,3 +57,30 @@ def tiny_notebook(path, code: str, parameters: str | None = None) -> None:
     notebook.cells = [*cells, nbformat.v4.new_code_cell(code)]
     nbformat.write(notebook, path)
 
+
+
+FAST_PROFILE = "fast-mini"
+
+
+def register_fast_profile() -> str:
+    """Register (idempotently) the mini profile with the shortest training and return its name.
+
+    For tests about what reaches the disk or what is refused, not about accuracy.
+    """
+    import dataclasses
+
+    from eglib import config
+
+    config.PROFILES[FAST_PROFILE] = dataclasses.replace(config.PROFILES["mini"], name=FAST_PROFILE, ae_epochs=2,
+                                                        expert_epochs=1, lwf_warmup_epochs=1)
+    return FAST_PROFILE
+
+
+def mini_task(domain: str, train: int = 60, val: int = 20) -> tuple[tuple, tuple]:
+    """The first ``train`` training and ``val`` validation images of a mini domain: ``((x, y), (x, y))``."""
+    from eglib import data
+
+    bench = data.load_mini()
+    first, second = bench.domains[domain].split("train"), bench.domains[domain].split("val")
+    return ((first.images[:train].copy(), first.labels[:train].copy()),
+            (second.images[:val].copy(), second.labels[:val].copy()))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -54,7 +56,9 @@ def test_standardizer_applies_sigmoid_of_standardised_values():
     st = FeatureStandardizer.fit(reference, floor_ratio=0.0)
     out = st(torch.tensor([[1.0, 4.0]]))
     torch.testing.assert_close(out, torch.tensor([[0.5, 0.5]]))
-    assert ((st(reference) > 0) & (st(reference) < 1)).all()
+    # by hand: mean (1, 4), sample std (sqrt 2, sqrt 8), so the references sit at -+1/sqrt 2 before the sigmoid
+    low, high = 1 / (1 + math.exp(1 / math.sqrt(2))), 1 / (1 + math.exp(-1 / math.sqrt(2)))
+    torch.testing.assert_close(st(reference), torch.tensor([[low, low], [high, high]]))
 
 
 def test_well_separated_clusters_are_routed_to_their_task(cluster_data):

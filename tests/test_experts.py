@@ -43,9 +43,17 @@ def test_distillation_term_is_nonzero_and_changes_the_result(source, shapes_task
     lwf, log = experts.learn_without_forgetting(source, "shapes", x, y, shapes_task["classes"],
                                                 epochs=3, warmup_epochs=1, device="cpu")
     ft, _ = experts.finetune(source, "shapes", x, y, shapes_task["classes"], epochs=3, device="cpu")
-    assert len(log.distillation) == 3 and min(log.distillation) > 1e-3  # a real teacher, not silent FT
-    no_teacher, _ = experts.learn_without_forgetting(source, "shapes", x, y, shapes_task["classes"], epochs=3,
-                                                     warmup_epochs=1, distill_weight=0.0, device="cpu")
+    no_teacher, no_teacher_log = experts.learn_without_forgetting(source, "shapes", x, y, shapes_task["classes"],
+                                                                  epochs=3, warmup_epochs=1, distill_weight=0.0,
+                                                                  device="cpu")
+    # the logged term is T^2 * CE(teacher, student) over the epoch; a student that reproduced the
+    # teacher would log its floor T^2 * H(teacher). A real teacher pulls the student towards it:
+    # LwF ends far closer to the floor than the same training with the term's weight at 0 (measured 1.1 vs 5.8)
+    with torch.no_grad():
+        teacher = torch.softmax(source(x, BASE) / 2.0, dim=1)
+        floor = float(-(teacher * teacher.log()).sum(dim=1).mean()) * 2.0 ** 2
+    assert len(log.distillation) == len(no_teacher_log.distillation) == 3
+    assert log.distillation[-1] - floor < 0.5 * (no_teacher_log.distillation[-1] - floor)
     diff = sum(float((a - b).detach().abs().sum()) for a, b in zip(lwf.upper.parameters(), no_teacher.upper.parameters()))
     assert diff > 1e-3  # the distillation term changes the trained expert
     # the source expert is never modified

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "eglib"
 
 # A wing may import from its own wing and from lower floors only.
 FLOORS = {
-    "eglib": 0, "eglib.config": 0, "eglib.storage": 0, "eglib.splits": 0, "eglib.timing": 0, "eglib.progress": 0, "eglib.optim": 0,
+    "eglib": 0, "eglib.config": 0, "eglib.storage": 0, "eglib.safe_paths": 0, "eglib.splits": 0, "eglib.timing": 0, "eglib.progress": 0, "eglib.optim": 0,
     "eglib.reuse": 0,
     "eglib.features": 1,
     "eglib.method": 2,

@@ -233,12 +233,21 @@ def test_fetch_verifies_present_files_and_explains_what_is_missing(tmp_path, mon
         downloads.fetch(remote(folder / "d.tgz", hash=None), folder)
 
 
-def test_host_reachable_fails_fast_without_network():
+def test_host_reachable_fails_fast_without_network(monkeypatch):
+    import socket
     import time
 
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)  # the hosts below must answer themselves, not a proxy
     start = time.perf_counter()
-    downloads.host_reachable("http://10.255.255.1/x", timeout=0.5)  # unroutable: no answer
+    assert not downloads.host_reachable("http://192.0.2.1/x", timeout=0.5)  # TEST-NET-1 (RFC 5737): no one answers
     assert time.perf_counter() - start < 2
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/file.tgz"
+        assert downloads.host_reachable(url, timeout=1.0)  # a host that listens is reachable
+    assert not downloads.host_reachable(url, timeout=1.0)  # the same port closed: refused
 
 
 def test_behind_a_proxy_the_proxy_is_the_host_that_must_answer(monkeypatch):

@@ -11,7 +11,8 @@ writes to a temporary name and checks the hash before the file gets its real nam
 * A file with no published checksum is refused unless the caller accepts it explicitly
   (``--accept-unverified``); its sha256 is printed so it can be recorded.
 * :func:`safe_extract` refuses archive members that would land outside the target folder
-  (absolute paths, ``..``, links pointing out, devices).
+  (absolute paths, ``..``, links pointing out, control characters, devices), with the same check
+  (:func:`eglib.safe_paths.inside`) the preparers and the zoo use.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from eglib.safe_paths import stays_inside
 from eglib.storage import file_digest
 
 MANIFEST = Path(__file__).with_name("paper_datasets.json")
@@ -147,8 +149,11 @@ def fetch(file: RemoteFile, folder: Path, accept_unverified: bool = False) -> Pa
     return target
 
 
-def _inside(root: Path, name: str) -> bool:
-    return (root / name).resolve().is_relative_to(root)
+def _unsafe_tar_member(root: Path, member: tarfile.TarInfo) -> bool:
+    """Whether ``member`` would land outside ``root``, link outside it, or is a device file."""
+    link_base = str(Path(member.name).parent / member.linkname) if member.issym() else member.linkname
+    return (not stays_inside(root, member.name) or member.isdev()
+            or ((member.issym() or member.islnk()) and not stays_inside(root, link_base)))
 
 
 def safe_extract(archive: Path, target: Path) -> None:
@@ -162,17 +167,14 @@ def safe_extract(archive: Path, target: Path) -> None:
     root = target.resolve()
     if archive.name.lower().endswith(".zip"):
         with zipfile.ZipFile(archive) as bundle:
-            bad = [name for name in bundle.namelist() if name.startswith("/") or not _inside(root, name)]
+            bad = [name for name in bundle.namelist() if not stays_inside(root, name)]
             if bad:
                 raise DownloadError(f"{archive} has members outside the target folder ({bad[:3]}); refusing to extract.")
             bundle.extractall(root)
         return
     with tarfile.open(archive) as bundle:
         members = bundle.getmembers()
-        bad = [m.name for m in members
-               if m.name.startswith("/") or not _inside(root, m.name) or m.isdev()
-               or (m.issym() and not _inside(root, str(Path(m.name).parent / m.linkname)))
-               or (m.islnk() and not _inside(root, m.linkname))]
+        bad = [m.name for m in members if _unsafe_tar_member(root, m)]
         if bad:
             raise DownloadError(f"{archive} has members outside the target folder or device files ({bad[:3]}); "
                                 "refusing to extract.")

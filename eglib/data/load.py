@@ -61,8 +61,14 @@ def load_benchmark(profile: str = "mini", tasks: tuple[str, ...] | None = None) 
     tasks = tuple(tasks or paper.PAPER_TASKS)
     if settings.rehearsal:
         root = rehearsal.ensure_built()
-        return paper.load_paper(tasks, root=root, imagenet=root / "imagenet", max_classes=settings.max_classes)
+        return paper.load_paper(tasks, root=root, imagenet=_rehearsal_imagenet(settings, root),
+                                max_classes=settings.max_classes, imagenet_from_env=False)
     return paper.load_paper(tasks, max_classes=settings.max_classes)
+
+
+def _rehearsal_imagenet(settings: config.Profile, root: Path) -> Path | None:
+    """The rehearsal's stand-in ImageNet folder, or ``None`` for a profile that rehearses without it."""
+    return root / "imagenet" if settings.rehearsal_imagenet else None
 
 
 @dataclass
@@ -100,9 +106,10 @@ def load_video_benchmark(profile: str = "mini", frames_dir: str | Path | None = 
     imagenet = None
     if settings.rehearsal and not frames_dir:
         root = rehearsal.ensure_built()
-        frames_dir, frame_size, imagenet = root / "video", 32, root / "imagenet"
+        frames_dir, frame_size, imagenet = root / "video", 32, _rehearsal_imagenet(settings, root)
     if not frames_dir:
         raise DataError(f"PROFILE={profile} reads your own driving sequences: set EGLIB_VIDEO_DIR to a folder laid "
                         "out as <dir>/<domain>/<sequence>/<frames>.png (see README, 'Video data').")
     domains = clips.load_frame_folders(Path(frames_dir), size=frame_size, split_by=split_by)
-    return VideoBenchmark(domains, paper.base_images(folder=imagenet)[0], f"frame folders in {frames_dir}")
+    base = paper.base_images(folder=imagenet, from_env=not settings.rehearsal)[0]
+    return VideoBenchmark(domains, base, f"frame folders in {frames_dir}")

@@ -83,10 +83,11 @@ def _hold_out(items: list[tuple[Path, int]], fraction: float, seed: int) -> tupl
 
 def load_paper(tasks: tuple[str, ...] = PAPER_TASKS, root: Path | None = None, size: int = 227,
                val_fraction: float = 0.1, seed: int = 0, imagenet: Path | None = None,
-               max_classes: int | None = None) -> Benchmark:
+               max_classes: int | None = None, imagenet_from_env: bool = True) -> Benchmark:
     """Load the prepared paper datasets as a :class:`eglib.data.types.Benchmark` of ``size`` px images.
 
-    ``imagenet`` is the folder of base-task images (default: ``EGLIB_IMAGENET_DIR``).
+    ``imagenet`` is the folder of base-task images (default: ``EGLIB_IMAGENET_DIR``, unless
+    ``imagenet_from_env`` is false: then no folder means no ImageNet images).
     ``max_classes`` keeps only each task's first classes (a quick or smoke run; ``None``: all).
     ``meta`` records the image counts, the skipped (corrupt) files per task and split, and where
     the base images come from (``"imagenet"`` or ``"mini stand-in"``).
@@ -109,16 +110,17 @@ def load_paper(tasks: tuple[str, ...] = PAPER_TASKS, root: Path | None = None, s
         domains[name] = Domain(name=name, classes=prepared.classes, **splits)
         meta["skipped"][name] = skipped
         meta["counts"][name] = {split: len(s) for split, s in splits.items()}
-    base, base_meta = base_images(size=size, seed=seed, folder=imagenet)
+    base, base_meta = base_images(size=size, seed=seed, folder=imagenet, from_env=imagenet_from_env)
     meta.update(base_meta)
     return Benchmark(domains=domains, base=base, root=root or prepare.paper_root(), meta=meta)
 
 
-def base_images(size: int = 227, seed: int = 0, folder: Path | None = None) -> tuple[np.ndarray, dict]:
+def base_images(size: int = 227, seed: int = 0, folder: Path | None = None,
+                from_env: bool = True) -> tuple[np.ndarray, dict]:
     """The base task's images and where they come from: a seeded sample of ``folder`` (default
-    ``EGLIB_IMAGENET_DIR``; ``{"base_source": "imagenet", "base_skipped": n}``), else the embedded
-    mini base set (``{"base_source": "mini stand-in"}``)."""
-    folder = folder or imagenet_dir()
+    ``EGLIB_IMAGENET_DIR`` when ``from_env``; ``{"base_source": "imagenet", "base_skipped": n}``),
+    else the embedded mini base set (``{"base_source": "mini stand-in"}``)."""
+    folder = folder or (imagenet_dir() if from_env else None)
     if folder is not None:
         images, skipped = imagenet_images(folder, size=size, seed=seed)
         return images, {"base_source": "imagenet", "base_skipped": skipped}

@@ -9,7 +9,9 @@ split files) into one layout shared by every dataset::
         classes.txt                     one class name per line, in label order
         ready.json                      image counts; written last
 
-Cars, Aircraft and Actions are cropped to their bounding boxes, as in the paper. Preparation
+Every name read from a split list or annotation file (image ids, relative image paths, class names)
+goes through :mod:`eglib.safe_paths`: a crafted ``../`` or absolute path is refused before anything
+is read or written with it. Cars, Aircraft and Actions are cropped to their bounding boxes, as in the paper. Preparation
 writes into ``<dataset>.partial`` and renames the folder into place only when it is complete, so
 an interruption never leaves something that looks ready.
 """
@@ -29,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 
 from eglib import config
 from eglib.data.downloads import DatasetEntry, load_manifest
+from eglib.safe_paths import UnsafeNameError, inside, plain_name
 
 SPLITS = ("train", "test")
 VOC_ACTIONS = ("jumping", "phoning", "playinginstrument", "reading", "ridingbike", "ridinghorse", "running",
@@ -47,11 +50,13 @@ def paper_root() -> Path:
 
 
 def class_folder(name: str) -> str:
-    """A class name as a safe folder name (``/`` and spaces replaced; empty, ``.`` and ``..`` refused)."""
+    """A class name as a safe folder name (``/`` and spaces replaced; what is still not a plain name,
+    such as empty, ``.``, ``..`` or control characters, refused with :class:`PaperDataError`)."""
     folder = name.strip().replace("/", "-").replace("\\", "-").replace(" ", "_")
-    if folder in ("", ".", ".."):
-        raise PaperDataError(f"Class name {name!r} cannot name a folder; the annotation files are damaged.")
-    return folder
+    try:
+        return plain_name(folder, "class folder", fix="The annotation files are damaged: restore the originals.")
+    except UnsafeNameError as error:
+        raise PaperDataError(f"Class name {name!r} cannot name a folder. {error}") from error
 
 
 class PreparedWriter:
@@ -64,10 +69,12 @@ class PreparedWriter:
     def _target(self, split: str, label: str, stem: str, suffix: str = ".jpg") -> Path:
         if split not in SPLITS:
             raise ValueError(f"Unknown split {split!r}; use {SPLITS}.")
-        folder = self.folder / split / class_folder(label)
+        name = plain_name(f"{stem}{suffix}", "image file name")
+        label_folder = class_folder(label)
+        folder = self.folder / split / label_folder
         folder.mkdir(parents=True, exist_ok=True)
-        self.counts[split][class_folder(label)] = self.counts[split].get(class_folder(label), 0) + 1
-        return folder / f"{stem}{suffix}"
+        self.counts[split][label_folder] = self.counts[split].get(label_folder, 0) + 1
+        return folder / name
 
     def put(self, split: str, label: str, source: Path, box: Box | None = None, stem: str | None = None) -> None:
         """Copy image ``source`` (a JPEG is copied byte for byte) or its crop ``box = (x1, y1, x2, y2)``."""
@@ -98,7 +105,8 @@ def prepare_scenes(raw: Path, out: PreparedWriter) -> None:
     for split, listing in (("train", "TrainImages.txt"), ("test", "TestImages.txt")):
         for line in (raw / listing).read_text().splitlines():
             if line.strip():
-                out.put(split, line.strip().split("/")[0], raw / "Images" / line.strip())
+                source = inside(raw / "Images", line.strip(), f"image path in {listing}")
+                out.put(split, line.strip().split("/")[0], source)
 
 
 def prepare_birds(raw: Path, out: PreparedWriter) -> None:
@@ -109,7 +117,8 @@ def prepare_birds(raw: Path, out: PreparedWriter) -> None:
         if line.strip():
             image_id, is_train = line.split()
             path = paths[image_id].strip()
-            out.put("train" if is_train == "1" else "test", path.split("/")[0], base / "images" / path)
+            out.put("train" if is_train == "1" else "test", path.split("/")[0],
+                    inside(base / "images", path, "image path in images.txt"))
 
 
 def prepare_flowers(raw: Path, out: PreparedWriter) -> None:
@@ -142,7 +151,8 @@ def prepare_cars(raw: Path, out: PreparedWriter) -> None:
         for record in _mat_records(annotations, "annotations"):
             # the devkit does not say whether boxes are 0- or 1-based; read as 0-based inclusive (+-1 px)
             box = (int(record["bbox_x1"]), int(record["bbox_y1"]), int(record["bbox_x2"]) + 1, int(record["bbox_y2"]) + 1)
-            out.put(split, names[int(record["class"]) - 1], raw / folder / str(record["fname"]), box)
+            fname = plain_name(str(record["fname"]), f"file name in {annotations.name}")
+            out.put(split, names[int(record["class"]) - 1], raw / folder / fname, box)
 
 
 def prepare_aircraft(raw: Path, out: PreparedWriter) -> None:
@@ -158,6 +168,7 @@ def prepare_aircraft(raw: Path, out: PreparedWriter) -> None:
         for line in (base / listing).read_text().splitlines():
             if line.strip():
                 image_id, variant = line.split(" ", 1)
+                plain_name(image_id, f"image id in {listing}")
                 x1, y1, x2, y2 = boxes[image_id]
                 out.put(split, variant, base / "images" / f"{image_id}.jpg", (x1 - 1, y1 - 1, x2, y2))
 
@@ -168,6 +179,7 @@ def prepare_actions(raw: Path, out: PreparedWriter) -> None:
     base = raw / "VOCdevkit" / "VOC2012"
     for split, listing in (("train", "train.txt"), ("test", "val.txt")):
         for image_id in (base / "ImageSets" / "Action" / listing).read_text().split():
+            plain_name(image_id, f"image id in ImageSets/Action/{listing}")
             root = ElementTree.parse(base / "Annotations" / f"{image_id}.xml").getroot()
             for index, person in enumerate(root.iter("object")):
                 actions = person.find("actions")
@@ -238,14 +250,18 @@ def prepare(entry: DatasetEntry, raw: Path, root: Path | None = None) -> dict[st
     shutil.rmtree(partial, ignore_errors=True)
     writer = PreparedWriter(partial)
     try:
-        PREPARERS[entry.name](raw, writer)
+        try:
+            PREPARERS[entry.name](raw, writer)
+        except UnsafeNameError as error:
+            raise PaperDataError(f"{entry.title}: {error} Delete raw/{entry.name}/extracted and fetch the official "
+                                 "files again; nothing was prepared.") from error
+        except (OSError, KeyError, ValueError, IndexError, ElementTree.ParseError) as error:
+            raise PaperDataError(f"{entry.title}: the files in {raw} are not in the expected layout "
+                                 f"({type(error).__name__}: {error}). Delete raw/{entry.name}/extracted and run the "
+                                 "script again.") from error
     except PaperDataError:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    except (OSError, KeyError, ValueError, IndexError, ElementTree.ParseError) as error:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise PaperDataError(f"{entry.title}: the files in {raw} are not in the expected layout ({type(error).__name__}: "
-                             f"{error}). Delete raw/{entry.name}/extracted and run the script again.") from error
     classes = sorted(set(writer.counts["train"]) | set(writer.counts["test"]))
     if len(classes) != entry.classes:
         shutil.rmtree(partial, ignore_errors=True)

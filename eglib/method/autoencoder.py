@@ -47,7 +47,9 @@ class GateAutoencoder(nn.Module):
                 out_dim, in_dim = layer.weight.shape
                 weight = torch.zeros(out_dim, in_dim)
                 keep = min(nonzero, in_dim)
-                columns = torch.rand(out_dim, in_dim, generator=generator).argsort(dim=1)[:, :keep]
+                # a uniformly random set of ``keep`` columns per unit: the smallest of i.i.d. uniforms
+                # (topk is linear in ``in_dim``; a full argsort took 1.8 s for 500 x 43,264)
+                columns = torch.rand(out_dim, in_dim, generator=generator).topk(keep, dim=1, largest=False).indices
                 weight.scatter_(1, columns, torch.randn(out_dim, keep, generator=generator))
                 layer.weight.copy_(weight)
                 layer.bias.zero_()

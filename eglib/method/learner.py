@@ -27,9 +27,23 @@ from eglib.method import experts, relatedness
 from eglib.method.gate import routed_rows
 from eglib.method.autoencoder import train_autoencoder
 from eglib.method.standardizer import FeatureStandardizer
-from eglib.method.zoo import ExpertZoo
+from eglib.method.zoo import ExpertZoo, check_task_name
 
 LabelledImages = tuple[np.ndarray, np.ndarray]
+
+
+def check_labels(labels: np.ndarray, what: str) -> np.ndarray:
+    """Class labels as a 1-D integer array ``[N]`` of values ``>= 0``; ``ValueError`` naming the fix otherwise."""
+    array = np.asarray(labels)
+    if array.ndim != 1:
+        raise ValueError(f"{what} must be one label per image, shape [N]; got shape {array.shape}. "
+                         "Pass class indices, not one-hot rows (labels.argmax(1)).")
+    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{what} must be integer class indices 0..C-1; got dtype {array.dtype}. "
+                         "Map class names or float labels to integers first (e.g. np.unique(y, return_inverse=True)[1]).")
+    if len(array) and array.min() < 0:
+        raise ValueError(f"{what} must be class indices 0..C-1; got {int(array.min())}.")
+    return array
 
 
 @dataclass
@@ -84,17 +98,34 @@ class LifelongLearner:
         return out[self.profile.layer], out["expert_input"]
 
     def _check_task(self, name: str, train: LabelledImages, val: LabelledImages) -> int:
+        """Refuse a task before any work is done; return its number of classes.
+
+        Raises:
+            ValueError: a name the zoo cannot hold or already holds, or splits that are empty,
+                of mismatched lengths, not uint8 RGB images, or labelled with anything but the
+                integers ``0 .. C-1`` (the validation labels within the training classes).
+        """
+        check_task_name(name)
         if name in self.zoo.task_names or name == BASE:
             raise ValueError(f"The zoo already has a task {name!r}; choose another name.")
-        for split, (images, labels) in (("training", train), ("validation", val)):
-            if len(labels) == 0:
+        splits = {"training": train, "validation": val}
+        for split, pair in splits.items():
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise ValueError(f"Task {name!r}: pass the {split} split as a pair (images, labels).")
+            images, labels = pair
+            check_labels(labels, f"Task {name!r}: the {split} labels")
+            if len(np.asarray(labels)) == 0:
                 raise ValueError(f"Task {name!r} has no {split} data; relatedness needs a validation split too.")
             if len(images) != len(labels):
                 raise ValueError(f"Task {name!r}: {len(images)} {split} images but {len(labels)} labels.")
             extract.as_uint8_batch(images)  # shape / dtype / channel checks with clear messages
-        classes = int(np.max(train[1])) + 1
-        if len(np.unique(train[1])) < 2:
+        train_labels, val_labels = np.asarray(train[1]), np.asarray(val[1])
+        if len(np.unique(train_labels)) < 2:
             raise ValueError(f"Task {name!r} has a single class; a classification expert needs at least 2.")
+        classes = int(train_labels.max()) + 1
+        if val_labels.max() >= classes:
+            raise ValueError(f"Task {name!r}: validation label {int(val_labels.max())} is not a training class "
+                             f"(0..{classes - 1}); use the same label numbering in both splits.")
         return classes
 
     def add_task(self, name: str, train: LabelledImages, val: LabelledImages) -> dict:
@@ -156,6 +187,9 @@ class LifelongLearner:
         ``tasks`` (e.g. the discriminative task classifier baseline).
         """
         tasks = self._known_tasks(tasks)
+        if threshold is not None and not 0.0 <= threshold < 1.0:
+            raise ValueError(f"threshold={threshold}: a gate probability threshold lies in [0, 1) "
+                             "(the paper's multi-expert option uses 0.1; None routes each sample to one expert).")
         gate_features, inputs = self._gate_features_and_expert_inputs(images)   # one backbone pass
         if router is None:
             gate = self.zoo.gate(temperature=self.profile.gate_temperature, tasks=tasks)
@@ -184,6 +218,10 @@ class LifelongLearner:
         outside = [name for name in test_sets if name not in tasks]
         if outside:
             raise ValueError(f"No expert for {outside} among the tasks routed to, {tasks}.")
+        for name, (images, labels) in test_sets.items():
+            check_labels(labels, f"The test labels of {name!r}")
+            if len(images) != len(labels):
+                raise ValueError(f"Test set {name!r}: {len(images)} images but {len(labels)} labels.")
         per_task, gate_per_task = {}, {}
         for name, (images, labels) in test_sets.items():
             prediction = self.predict(images, threshold=threshold, tasks=tasks, router=router)

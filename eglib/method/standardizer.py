@@ -33,6 +33,9 @@ class FeatureStandardizer:
         """
         if reference.ndim != 2 or len(reference) < 2:
             raise ValueError(f"Reference features must be [N>=2, D]; got {tuple(reference.shape)}.")
+        if not bool(torch.isfinite(reference).all()):
+            raise ValueError("The reference features contain NaN or infinite values; the gate's statistics would be "
+                             "undefined. Find the images or the extraction step that produced them.")
         reference = reference.float()
         std = reference.std(dim=0)
         floor = float(std.mean()) * floor_ratio + 1e-6
@@ -43,12 +46,15 @@ class FeatureStandardizer:
         return int(self.mean.numel())
 
     def check(self, features: torch.Tensor) -> None:
-        """Raise a ``ValueError`` naming the fix when ``features`` is not ``[N, D]`` of this dimension."""
+        """Raise a ``ValueError`` naming the fix when ``features`` is not finite ``[N, D]`` of this dimension."""
         if features.ndim != 2 or features.shape[1] != self.dim:
             raise ValueError(
                 f"Expected features [N, {self.dim}] (the gate's feature layer); got {tuple(features.shape)}. "
                 "Extract them with the same backbone and layer the gate was built with."
             )
+        if not bool(torch.isfinite(features).all()):
+            raise ValueError("The features contain NaN or infinite values; they cannot be reconstructed or compared. "
+                             "Find the images or the extraction step that produced them (torch.isfinite(x).all(1)).")
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor:
         """``[N, D]`` raw features -> ``[N, D]`` preprocessed values in (0, 1)."""

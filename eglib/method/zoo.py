@@ -8,6 +8,9 @@ Layout of a zoo folder::
     <task>/expert.pt          tensors only
 
 Every file's sha256 is in the manifest and is checked before ``torch.load(weights_only=True)``.
+Every path the manifest names (task folders and file names) must stay inside the zoo folder
+(:func:`eglib.safe_paths.inside`): a manifest naming ``../x.pt`` or ``/x.pt`` is refused with
+:class:`ZooError` when the zoo is opened, before any file is read.
 A task's files are written into a staging folder and renamed into place before the manifest
 names them, so a process killed in the middle of :meth:`ExpertZoo.add_task` leaves a zoo that
 loads with the tasks learned before; adding the task again completes it. Experts are loaded
@@ -21,7 +24,7 @@ import re
 import shutil
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -30,14 +33,23 @@ from eglib.method.autoencoder import TaskAutoencoder
 from eglib.method.experts import Expert
 from eglib.method.gate import ExpertGate
 from eglib.method.standardizer import FeatureStandardizer
+from eglib.safe_paths import UnsafeNameError, inside, plain_name
 from eglib.storage import atomic_writer, file_sha256, save_tensors
 
 ZOO_FORMAT = 1
 TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+TASK_NAME_RULE = "1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
 
 
 class ZooError(RuntimeError):
     """The zoo folder is inconsistent, tampered with, or of another profile; the message names the fix."""
+
+
+def check_task_name(name: str) -> str:
+    """Return ``name`` when it can name a task (and its folder); ``ValueError`` naming the rule otherwise."""
+    if not isinstance(name, str) or not TASK_NAME.match(name):
+        raise ValueError(f"Task name {name!r} must be {TASK_NAME_RULE} (it names a folder).")
+    return plain_name(name, "task name", fix=f"Use {TASK_NAME_RULE}.")  # also refuses a trailing newline ($)
 
 
 def build_expert(state: dict[str, torch.Tensor], backbone: str) -> Expert:
@@ -75,6 +87,8 @@ class ExpertZoo:
             if made_with != (profile, backbone):
                 raise ZooError(f"{self.path} was made with profile/backbone {made_with}, not {(profile, backbone)}. "
                                "Open it with the same profile, or use another folder for this one.")
+            for relative in self._manifest_files():
+                self._zoo_path(relative)  # every path is checked now, before any file is read
         else:
             self.manifest = {"format": ZOO_FORMAT, "profile": profile, "backbone": backbone,
                              "standardizer": None, "base_autoencoder": None, "tasks": []}
@@ -91,8 +105,41 @@ class ExpertZoo:
                 return task
         raise KeyError(f"No task {name!r} in the zoo at {self.path}; it holds {self.task_names}.")
 
+    @property
+    def _manifest_fix(self) -> str:
+        """What to do about a manifest that is damaged or crafted."""
+        return f"{self.path / 'manifest.json'} is damaged or crafted: restore it from a backup, or use a new zoo folder."
+
+    def _from_manifest(self, check: Callable[..., Any], *args: Any) -> Any:
+        """``check(*args)`` (:func:`plain_name` or :func:`inside`) on a name read from the manifest,
+        its :class:`UnsafeNameError` raised as :class:`ZooError`."""
+        try:
+            return check(*args, fix=self._manifest_fix)
+        except UnsafeNameError as error:
+            raise ZooError(str(error)) from error
+
+    def _manifest_files(self) -> list[str]:
+        """Every relative path the manifest names: the shared files, then per task its two files
+        (``<task>/<file>``); each task name and file name must be a plain name."""
+        def file_name(record: dict[str, Any]) -> str:
+            return self._from_manifest(plain_name, record["file"], "file name in the zoo's manifest")
+
+        try:
+            files = [file_name(self.manifest[key]) for key in ("standardizer", "base_autoencoder") if self.manifest.get(key)]
+            for task in self.manifest["tasks"]:
+                folder = self._from_manifest(plain_name, task["name"], "task name in the zoo's manifest")
+                files += [f"{folder}/{file_name(task[part])}" for part in ("autoencoder", "expert")]
+        except (KeyError, TypeError) as error:
+            raise ZooError(f"The zoo's manifest lacks an entry ({type(error).__name__}: {error}). "
+                           f"{self._manifest_fix}") from error
+        return files
+
+    def _zoo_path(self, relative: str) -> Path:
+        """``self.path / relative``, refused with :class:`ZooError` when the manifest's path leaves the zoo."""
+        return self._from_manifest(inside, self.path, relative, "file path in the zoo's manifest")
+
     def _load(self, relative: str, record: dict[str, Any]) -> dict[str, torch.Tensor]:
-        path = self.path / relative
+        path = self._zoo_path(relative)
         if not path.exists() or path.stat().st_size != record["bytes"] or file_sha256(path) != record["sha256"]:
             raise ZooError(f"{path} is missing, truncated or altered (checksum mismatch). Remove the task with "
                            "its folder and add it again, or restore the file.")
@@ -145,6 +192,9 @@ class ExpertZoo:
 
     # -- writing -----------------------------------------------------------------------------
     def _write_manifest(self) -> None:
+        # temporary manifests of a process killed while writing one (atomic_writer could not clean up)
+        for stale in self.path.glob(".manifest.json.*.tmp"):
+            stale.unlink(missing_ok=True)
         with atomic_writer(self.path / "manifest.json", "w") as out:
             json.dump(self.manifest, out, indent=1)
 
@@ -175,20 +225,18 @@ class ExpertZoo:
             ValueError: a task of that name exists, or the name is not a safe folder name.
             ZooError: the autoencoder's statistics are not the zoo's.
         """
-        if not TASK_NAME.match(name):
-            raise ValueError(f"Task name {name!r} must be 1-64 letters, digits, '_', '-' or '.', starting "
-                             "with a letter or digit (it names a folder).")
+        check_task_name(name)
         if name in self.task_names:
             raise ValueError(f"The zoo already has a task {name!r}; choose another name.")
         if not autoencoder.standardizer.same_as(self.standardizer()):
             raise ZooError(f"The autoencoder of {name!r} was trained with other statistics than the zoo's.")
-        staging = self.path / f".{name}.staging"
+        staging = inside(self.path, f".{name}.staging", "staging folder")
         shutil.rmtree(staging, ignore_errors=True)  # leftovers of an interrupted add
         staging.mkdir(parents=True)
         entry = {"name": name, **info,
                  "autoencoder": save_tensors(autoencoder.state_dict(), staging / "autoencoder.pt"),
                  "expert": save_tensors({k: v.cpu() for k, v in expert.state_dict().items()}, staging / "expert.pt")}
-        target = self.path / name
+        target = inside(self.path, name, "task folder")
         shutil.rmtree(target, ignore_errors=True)  # files of an add that never reached the manifest
         staging.replace(target)
         self.manifest["tasks"].append(entry)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from eglib import config
 from eglib.run import paper_numbers
 
 
@@ -106,7 +107,8 @@ def build_report(run: Path, metrics: dict[str, Any]) -> str:
         lines += ["## Failed notebooks", "", "These stopped at the cell named (an error, or a claim whose check did not "
                   "hold); the sections below hold only what was saved before it. The executed copies are in `notebooks/`.",
                   ""] + [f"- `{name}`: {reason}" for name, reason in parameters["failed_notebooks"].items()] + [""]
-    if parameters.get("PROFILE") in ("rehearsal", "smoke"):
+    profile = config.PROFILES.get(parameters.get("PROFILE", ""))
+    if profile is not None and profile.rehearsal:
         lines += ["> **REHEARSAL.** Generated images and an untrained AlexNet: this run shows that the paper "
                   "profile's code path runs end to end. Its numbers measure nothing about Expert Gate.", ""]
     if "gate_accuracy_per_domain" in metrics:
@@ -141,7 +143,7 @@ def build_report(run: Path, metrics: dict[str, Any]) -> str:
                   f"The gate routed {metrics['video_gate_accuracy']:.1%} of the test clips to their own domain's expert. "
                   "Paper (avg over Highway, Residential, City): single FT 31.1, joint 23.8, Expert Gate 23.4.", "",
                   "![predictions](figures/06_predictions.png)", "", "![forgetting](figures/06_sequential_forgetting.png)", ""]
-    if parameters.get("PROFILE") in ("paper", "rehearsal", "smoke"):
+    if profile is not None and profile.paper_tasks:
         lines += _paper_section(metrics)
     if parameters.get("settings"):
         lines += _settings_section(parameters["settings"])
