@@ -84,10 +84,21 @@ def truncate_expert(zoo: Path) -> None:
     path.write_bytes(path.read_bytes()[:-10])
 
 
-def escape_manifest(zoo: Path) -> None:
-    manifest = json.loads((zoo / "manifest.json").read_text())
-    manifest["tasks"][0]["expert"]["file"] = "../../../outside.pt"
-    (zoo / "manifest.json").write_text(json.dumps(manifest))
+def edit_manifest(change: Callable[[dict], object]) -> Callable[[Path], None]:
+    """A damage: rewrite the zoo's manifest with ``change(manifest)`` (its result, if not None)."""
+    def damage(zoo: Path) -> None:
+        manifest = json.loads((zoo / "manifest.json").read_text())
+        changed = change(manifest)
+        (zoo / "manifest.json").write_text(json.dumps(manifest if changed is None else changed))
+    return damage
+
+
+def duplicate_task(manifest: dict) -> None:
+    manifest["tasks"].append(dict(manifest["tasks"][0]))
+
+
+def open_damaged(w: World) -> ExpertZoo:
+    return ExpertZoo(w.damaged, profile=PROFILE)
 
 
 def reproduce_exit(*argv: str) -> None:
@@ -127,7 +138,11 @@ CASES: dict[str, tuple[Callable[[World], object], type[BaseException], str]] = {
                       ValueError, "drop an alpha channel"),
     "name escaping the zoo": (lambda w: w.add("../escape"), ValueError, "it names a folder"),
     "empty name": (lambda w: w.add(""), ValueError, "it names a folder"),
+    "name with a dot": (lambda w: w.add("digits.v2"), ValueError, "it names a folder"),
     "duplicate name": (lambda w: w.add("a"), ValueError, "already has a task 'a'"),
+    "labels with a gap": (lambda w: w.add(train=relabel(w.train, lambda y: np.where(y == 5, 10**6, y))),
+                          ValueError, "have no training image"),
+    "images of zero height": (lambda w: w.add(train=(w.train[0][:, :0], w.train[1])), ValueError, "at least one pixel"),
     "the base task's name": (lambda w: w.add("base"), ValueError, "already has a task 'base'"),
     # using the learner
     "unknown task in predict": (lambda w: w.learner().predict(w.test[0], tasks=["nosuch"]), ValueError,
@@ -135,6 +150,13 @@ CASES: dict[str, tuple[Callable[[World], object], type[BaseException], str]] = {
     "unknown task in evaluate": (lambda w: w.learner().evaluate({"nosuch": w.test}), ValueError,
                                  "No expert for ['nosuch']"),
     "threshold outside [0, 1)": (lambda w: w.learner().predict(w.test[0], threshold=1.5), ValueError, "lies in [0, 1)"),
+    "threshold that is a bool": (lambda w: w.learner().predict(w.test[0], threshold=True), ValueError, "lies in [0, 1)"),
+    "no task in predict": (lambda w: w.learner().predict(w.test[0], tasks=[]), ValueError, "a non-empty list"),
+    "one task name as a string": (lambda w: w.learner().predict(w.test[0], tasks="a"), ValueError, "a non-empty list"),
+    "no test set": (lambda w: w.learner().evaluate({}), ValueError, "No test set given"),
+    "test set not a pair": (lambda w: w.learner().evaluate({"a": w.test[0]}), ValueError, "pass a pair"),
+    "test labels beyond the task's classes": (lambda w: w.learner().evaluate({"a": (w.test[0], w.test[1] + 10)}),
+                                              ValueError, "has 10 classes"),
     "float images in predict": (lambda w: w.learner().predict(w.test[0] / 255.0), ValueError, IMAGES),
     "test labels of another length": (lambda w: w.learner().evaluate({"a": (w.test[0], w.test[1][:3])}),
                                       ValueError, "8 images but 3 labels"),
@@ -148,9 +170,17 @@ CASES: dict[str, tuple[Callable[[World], object], type[BaseException], str]] = {
     # the zoo on disk
     "truncated expert file": (lambda w: ExpertZoo(w.damaged, profile=PROFILE).expert("a"),
                               ZooError, "checksum"),
-    "manifest path escaping the zoo": (lambda w: ExpertZoo(w.damaged, profile=PROFILE),
-                                       ZooError, "manifest.json"),
+    "manifest path escaping the zoo": (open_damaged, ZooError, "manifest.json"),
+    "manifest that is a list": (open_damaged, ZooError, "not an object with a list of tasks"),
+    "manifest of another format": (open_damaged, ZooError, "this eglib reads format 1"),
+    "manifest naming a task twice": (open_damaged, ZooError, "repeat"),
+    "manifest with a task named base": (open_damaged, ZooError, "the base task's name"),
+    "manifest record without its sha256": (open_damaged, ZooError, "lacks its 'file', 'bytes' or 'sha256'"),
+    "a zoo path that is a file": (lambda w: ExpertZoo(w.root / "frames" / ".." / "zoo" / "manifest.json"),
+                                  ZooError, "is a file, not a zoo folder"),
     # video frames
+    "frame size not a multiple of 4": (lambda w: data.load_video_benchmark("mini", frame_size=0), ValueError,
+                                       "positive multiple of 4"),
     "no frame folder": (lambda w: load_frame_folders(w.root / "no-frames"), VideoDataError, "Lay out your sequences"),
     "frame folder without domains": (lambda w: load_frame_folders(w.root / "frames"), VideoDataError, "no domain folders"),
     "float clips": (lambda w: check_clips(np.zeros((2, 6, 8, 8), np.float32)), VideoDataError, "convert('L')"),
@@ -170,7 +200,15 @@ CASES: dict[str, tuple[Callable[[World], object], type[BaseException], str]] = {
 }
 
 # damage done to the copy of the zoo before the snapshot
-DAMAGES = {"truncated expert file": truncate_expert, "manifest path escaping the zoo": escape_manifest}
+DAMAGES = {
+    "truncated expert file": truncate_expert,
+    "manifest path escaping the zoo": edit_manifest(lambda m: m["tasks"][0]["expert"].update(file="../../../outside.pt")),
+    "manifest that is a list": edit_manifest(lambda m: [m]),
+    "manifest of another format": edit_manifest(lambda m: m.update(format=99)),
+    "manifest naming a task twice": edit_manifest(duplicate_task),
+    "manifest with a task named base": edit_manifest(lambda m: m["tasks"][0].update(name="base")),
+    "manifest record without its sha256": edit_manifest(lambda m: m["tasks"][0]["expert"].pop("sha256") and None),
+}
 REPRODUCE_MESSAGES = {"reproduce: unknown profile": "Unknown profile 'nosuch'",
                       "reproduce: unknown device": "Unknown device 'tpu'",
                       "reproduce: no such notebook": "No notebook matches ['99']",

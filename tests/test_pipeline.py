@@ -6,14 +6,18 @@ import gc
 import subprocess
 import sys
 import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import register_fast_profile
 from eglib import config, data
 from eglib.features import extract
 from eglib.method.learner import LifelongLearner
+
+FAST = register_fast_profile()
 
 
 @pytest.fixture(scope="module")
@@ -170,14 +174,18 @@ def test_paper_profile_without_alexnet_weights_stops_with_instructions(tmp_path,
     assert not (tmp_path / "zoo" / "manifest.json").exists()
 
 
-KILL_SCRIPT = """
+# the kill tests are about what reaches the disk: they train with the shortest settings
+KILL_SCRIPT = f"""
 import os, signal, sys
 import numpy as np
 import torch
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from conftest import register_fast_profile
 from eglib.method import experts, zoo
 from eglib.method.learner import LifelongLearner
 
 zoo_path, data_path, point = sys.argv[1:4]
+profile = register_fast_profile()
 
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally: as a crash or an OOM kill
@@ -193,7 +201,7 @@ elif point == "writing":
 elif point == "commit":  # every file of the task is in place, the manifest not yet rewritten
     zoo.ExpertZoo._write_manifest = die
 d = np.load(data_path)
-LifelongLearner(zoo_path, device="cpu").add_task("shapes", (d["x"], d["y"]), (d["vx"], d["vy"]))
+LifelongLearner(zoo_path, profile=profile, device="cpu").add_task("shapes", (d["x"], d["y"]), (d["vx"], d["vy"]))
 """
 
 
@@ -201,7 +209,7 @@ LifelongLearner(zoo_path, device="cpu").add_task("shapes", (d["x"], d["y"]), (d[
 def one_task_zoo(tmp_path_factory, tasks):
     """A zoo that has learned `digits`, and `shapes` data saved for a child process."""
     root = tmp_path_factory.mktemp("kill")
-    LifelongLearner(root / "zoo", reference_images=tasks["base"], device="cpu").add_task(
+    LifelongLearner(root / "zoo", profile=FAST, reference_images=tasks["base"], device="cpu").add_task(
         "digits", tasks["train"]["digits"], tasks["val"]["digits"])
     np.savez(root / "shapes.npz", x=tasks["train"]["shapes"][0], y=tasks["train"]["shapes"][1],
              vx=tasks["val"]["shapes"][0], vy=tasks["val"]["shapes"][1])
@@ -215,7 +223,8 @@ def uninterrupted_shapes(tmp_path_factory, one_task_zoo, tasks) -> dict:
 
     zoo = tmp_path_factory.mktemp("uninterrupted") / "zoo"
     shutil.copytree(one_task_zoo / "zoo", zoo)
-    return LifelongLearner(zoo, device="cpu").add_task("shapes", tasks["train"]["shapes"], tasks["val"]["shapes"])
+    return LifelongLearner(zoo, profile=FAST, device="cpu").add_task("shapes", tasks["train"]["shapes"],
+                                                                     tasks["val"]["shapes"])
 
 
 @pytest.mark.parametrize("point", ["training", "writing", "commit"])
@@ -228,13 +237,13 @@ def test_killed_add_task_leaves_a_loadable_zoo_and_can_be_redone(tmp_path, one_t
     killed = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(zoo), str(one_task_zoo / "shapes.npz"), point],
                             capture_output=True, text=True)
     assert killed.returncode == -9, killed.stderr  # the child really died by SIGKILL
-    reopened = LifelongLearner(zoo, device="cpu")
+    reopened = LifelongLearner(zoo, profile=FAST, device="cpu")
     assert reopened.zoo.task_names == ["digits"]
     assert reopened.evaluate({"digits": tasks["test"]["digits"]})["gate_accuracy"] == 1.0  # one task: all routed home
     reopened.zoo.expert("digits")  # checksums of the learned task still verify
     entry = reopened.add_task("shapes", tasks["train"]["shapes"], tasks["val"]["shapes"])
     assert entry == uninterrupted_shapes  # redone as if never killed: same decision, byte-identical files
-    again = LifelongLearner(zoo, device="cpu")
+    again = LifelongLearner(zoo, profile=FAST, device="cpu")
     assert again.zoo.task_names == ["digits", "shapes"]
     again.zoo.expert("shapes")
     assert not list(zoo.glob(".*staging"))

@@ -96,10 +96,19 @@ def load_video_benchmark(profile: str = "mini", frames_dir: str | Path | None = 
     * ``rehearsal``: the paper branch on the mini domains written out as frame folders (32 px),
       unless ``frames_dir`` names other folders.
 
+    The base images (the gate's statistics) are the rehearsal's stand-in ImageNet when it wrote
+    the frame folders, else ``EGLIB_IMAGENET_DIR``'s images, else the mini base set; the rehearsal
+    without ImageNet (``rehearsal_imagenet=False``) never reads ``EGLIB_IMAGENET_DIR``.
+
     Raises:
         DataError: the paper profile without frame folders (the message says how to lay them out).
+        ValueError: a ``frame_size`` that is not a positive multiple of 4 (the networks halve
+            the frames twice). ``frames_dir`` is ignored on the mini profile (06 passes
+            ``EGLIB_VIDEO_DIR`` on every profile).
     """
     settings = config.get_profile(profile)
+    if not isinstance(frame_size, int) or frame_size < 4 or frame_size % 4:
+        raise ValueError(f"frame_size={frame_size!r}: use a positive multiple of 4 (e.g. 64).")
     frames_dir = frames_dir or os.environ.get("EGLIB_VIDEO_DIR", "")
     if not settings.paper_tasks:
         return VideoBenchmark(clips.make_mini_video(seed=seed), load_mini().base, "embedded mini video domains")
@@ -111,5 +120,5 @@ def load_video_benchmark(profile: str = "mini", frames_dir: str | Path | None = 
         raise DataError(f"PROFILE={profile} reads your own driving sequences: set EGLIB_VIDEO_DIR to a folder laid "
                         "out as <dir>/<domain>/<sequence>/<frames>.png (see README, 'Video data').")
     domains = clips.load_frame_folders(Path(frames_dir), size=frame_size, split_by=split_by)
-    base = paper.base_images(folder=imagenet, from_env=not settings.rehearsal)[0]
+    base = paper.base_images(folder=imagenet, from_env=settings.rehearsal_imagenet)[0]
     return VideoBenchmark(domains, base, f"frame folders in {frames_dir}")

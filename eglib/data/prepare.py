@@ -152,7 +152,11 @@ def prepare_cars(raw: Path, out: PreparedWriter) -> None:
             # the devkit does not say whether boxes are 0- or 1-based; read as 0-based inclusive (+-1 px)
             box = (int(record["bbox_x1"]), int(record["bbox_y1"]), int(record["bbox_x2"]) + 1, int(record["bbox_y2"]) + 1)
             fname = plain_name(str(record["fname"]), f"file name in {annotations.name}")
-            out.put(split, names[int(record["class"]) - 1], raw / folder / fname, box)
+            label = int(record["class"])
+            if not 1 <= label <= len(names):
+                raise PaperDataError(f"{annotations.name}: {fname} has class {label}, outside 1..{len(names)} of "
+                                     "cars_meta.mat; the annotation files do not belong together. Fetch the devkit again.")
+            out.put(split, names[label - 1], raw / folder / fname, box)
 
 
 def prepare_aircraft(raw: Path, out: PreparedWriter) -> None:

@@ -67,6 +67,9 @@ def as_uint8_batch(images: ImageBatch) -> list[np.ndarray] | np.ndarray:
             )
         if len(images) == 0:
             raise ValueError("Got an empty batch of images: nothing to extract.")
+        if 0 in images.shape[1:3]:
+            raise ValueError(f"Got images of {images.shape[1]}x{images.shape[2]} pixels; every image needs at least one "
+                             "pixel a side (crop or resize them first).")
         if images.dtype != np.uint8:
             raise ValueError(f"Expected uint8 pixels in 0..255; got dtype {images.dtype}. Use x.astype(np.uint8).")
         return images
@@ -74,8 +77,8 @@ def as_uint8_batch(images: ImageBatch) -> list[np.ndarray] | np.ndarray:
     if not batch:
         raise ValueError("Got an empty list of images: nothing to extract.")
     for array in batch:
-        if array.ndim != 3 or array.shape[-1] != 3 or array.dtype != np.uint8:
-            raise ValueError(f"Every image must be uint8 [H, W, 3]; got {array.dtype} {array.shape}.")
+        if array.ndim != 3 or array.shape[-1] != 3 or array.dtype != np.uint8 or 0 in array.shape[:2]:
+            raise ValueError(f"Every image must be uint8 [H, W, 3] with H, W >= 1; got {array.dtype} {array.shape}.")
     return batch
 
 

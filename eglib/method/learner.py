@@ -123,6 +123,10 @@ class LifelongLearner:
         if len(np.unique(train_labels)) < 2:
             raise ValueError(f"Task {name!r} has a single class; a classification expert needs at least 2.")
         classes = int(train_labels.max()) + 1
+        missing = np.setdiff1d(np.arange(classes), train_labels)
+        if len(missing):
+            raise ValueError(f"Task {name!r}: classes {missing[:10].tolist()} of 0..{classes - 1} have no training image; "
+                             "number the classes 0..C-1 without gaps (np.unique(y, return_inverse=True)[1]).")
         if val_labels.max() >= classes:
             raise ValueError(f"Task {name!r}: validation label {int(val_labels.max())} is not a training class "
                              f"(0..{classes - 1}); use the same label numbering in both splits.")
@@ -168,6 +172,9 @@ class LifelongLearner:
         known = self.zoo.task_names
         if not known:
             raise ValueError("The learner has no task yet; call add_task first.")
+        if tasks is not None and (isinstance(tasks, str) or len(tasks) == 0):
+            raise ValueError(f"tasks={tasks!r}: pass a non-empty list of task names, e.g. {known[:2]} "
+                             "(or None for every learned task).")
         unknown = [name for name in tasks or [] if name not in known]
         if unknown:
             raise ValueError(f"No expert for {unknown}; the zoo holds {known}.")
@@ -187,7 +194,8 @@ class LifelongLearner:
         ``tasks`` (e.g. the discriminative task classifier baseline).
         """
         tasks = self._known_tasks(tasks)
-        if threshold is not None and not 0.0 <= threshold < 1.0:
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                      or not 0.0 <= threshold < 1.0):
             raise ValueError(f"threshold={threshold}: a gate probability threshold lies in [0, 1) "
                              "(the paper's multi-expert option uses 0.1; None routes each sample to one expert).")
         gate_features, inputs = self._gate_features_and_expert_inputs(images)   # one backbone pass
@@ -218,8 +226,16 @@ class LifelongLearner:
         outside = [name for name in test_sets if name not in tasks]
         if outside:
             raise ValueError(f"No expert for {outside} among the tasks routed to, {tasks}.")
-        for name, (images, labels) in test_sets.items():
-            check_labels(labels, f"The test labels of {name!r}")
+        if not test_sets:
+            raise ValueError("No test set given: pass {task name: (images, labels)}.")
+        for name, pair in test_sets.items():
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise ValueError(f"Test set {name!r}: pass a pair (images, labels).")
+            images, labels = pair
+            classes = self.zoo.task(name)["classes"]
+            if np.asarray(check_labels(labels, f"The test labels of {name!r}")).max(initial=0) >= classes:
+                raise ValueError(f"The test labels of {name!r} go up to {int(np.max(labels))}, but the task has "
+                                 f"{classes} classes (0..{classes - 1}); use the numbering it was trained with.")
             if len(images) != len(labels):
                 raise ValueError(f"Test set {name!r}: {len(images)} images but {len(labels)} labels.")
         per_task, gate_per_task = {}, {}

@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import torch
 
+from eglib.config import BASE
 from eglib.features import backbones
 from eglib.method.autoencoder import TaskAutoencoder
 from eglib.method.experts import Expert
@@ -37,8 +38,9 @@ from eglib.safe_paths import UnsafeNameError, inside, plain_name
 from eglib.storage import atomic_writer, file_sha256, save_tensors
 
 ZOO_FORMAT = 1
-TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-TASK_NAME_RULE = "1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
+# no '.': a task names a folder and an expert's head, and torch's ModuleDict keys cannot hold one
+TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+TASK_NAME_RULE = "1-64 letters, digits, '_' or '-', starting with a letter or digit"
 
 
 class ZooError(RuntimeError):
@@ -78,11 +80,14 @@ class ExpertZoo:
         self.max_resident = max_resident
         self._resident: OrderedDict[str, Expert] = OrderedDict()
         manifest_path = self.path / "manifest.json"
+        if self.path.exists() and not self.path.is_dir():
+            raise ZooError(f"{self.path} is a file, not a zoo folder; give a folder path (it is created when missing).")
         if manifest_path.exists():
             try:
                 self.manifest = json.loads(manifest_path.read_text())
             except json.JSONDecodeError as error:
                 raise ZooError(f"{manifest_path} is not valid JSON ({error}); restore it from a backup.") from error
+            self._check_manifest()
             made_with = (self.manifest.get("profile"), self.manifest.get("backbone"))
             if made_with != (profile, backbone):
                 raise ZooError(f"{self.path} was made with profile/backbone {made_with}, not {(profile, backbone)}. "
@@ -117,6 +122,29 @@ class ExpertZoo:
             return check(*args, fix=self._manifest_fix)
         except UnsafeNameError as error:
             raise ZooError(str(error)) from error
+
+    def _check_manifest(self) -> None:
+        """The manifest's shape: a ``ZOO_FORMAT`` object whose tasks have unique, valid names and
+        file records with ``file``, ``bytes`` and ``sha256``; :class:`ZooError` otherwise."""
+        manifest = self.manifest
+        problem = None
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("tasks"), list):
+            problem = "it is not an object with a list of tasks"
+        elif manifest.get("format") != ZOO_FORMAT:
+            problem = f"its format is {manifest.get('format')!r}; this eglib reads format {ZOO_FORMAT}"
+        else:
+            names = [task.get("name") if isinstance(task, dict) else None for task in manifest["tasks"]]
+            records = [manifest[key] for key in ("standardizer", "base_autoencoder") if manifest.get(key)]
+            records += [task.get(part) for task in manifest["tasks"] if isinstance(task, dict)
+                        for part in ("autoencoder", "expert")]
+            if len(set(map(str, names))) != len(names) or BASE in names:
+                problem = f"its task names {names} repeat or use the base task's name {BASE!r}"
+            elif not all(isinstance(name, str) and TASK_NAME.match(name) for name in names):
+                problem = f"a task name in {names} breaks the rule ({TASK_NAME_RULE})"
+            elif not all(isinstance(r, dict) and {"file", "bytes", "sha256"} <= set(r) for r in records):
+                problem = "a file record lacks its 'file', 'bytes' or 'sha256'"
+        if problem:
+            raise ZooError(f"The zoo's manifest is not one this code wrote: {problem}. {self._manifest_fix}")
 
     def _manifest_files(self) -> list[str]:
         """Every relative path the manifest names: the shared files, then per task its two files
