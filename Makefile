@@ -1,5 +1,6 @@
 # Expert Gate notebooks: the two commands of README.md.
-#   make reproduce   run the notebooks with papermill into runs/<timestamp>/ (PROFILE, DEVICE, SEED;
+#   make reproduce   run the notebooks with papermill into runs/<timestamp>/ (PROFILE, DEVICE, SEED or
+#                    SEEDS=0,1,2 for one run per seed and their spread;
 #                    RESUME=runs/<timestamp> completes an interrupted run from its checkpoints)
 #   make test        unit tests + nbval over the committed notebooks + the smoke-sized rehearsal (below) on CPU
 #   make rehearse    the paper profile's notebooks on generated data (untrained AlexNet; no claims;
@@ -11,6 +12,7 @@ STAMP  := $(VENV)/.installed
 PROFILE ?= mini
 DEVICE  ?= cpu
 SEED    ?= 0
+SEEDS   ?=
 
 .PHONY: venv reproduce rehearse test unit nbval data notebooks clean-notebooks check-clean benchmark
 
@@ -29,7 +31,8 @@ data: $(STAMP)
 	$(PY) data_scripts/make_mini.py
 
 reproduce: $(STAMP)
-	$(PY) -m eglib.run.reproduce --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) $(if $(RESUME),--resume $(RESUME))
+	$(PY) -m eglib.run.reproduce --profile $(PROFILE) --device $(DEVICE) $(if $(SEEDS),--seeds $(SEEDS),--seed $(SEED)) \
+	  $(if $(RESUME),--resume $(RESUME))
 
 # The paper profile's notebooks end to end on generated data with an untrained AlexNet (README,
 # "The paper profile, and its rehearsal"): checks that the paper code path runs, not results.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -42,6 +43,31 @@ def data_root(tmp_path, monkeypatch):
     """A private EGLIB_DATA for tests that build or break data."""
     monkeypatch.setenv("EGLIB_DATA", str(tmp_path))
     return tmp_path
+
+
+def headline_notebook(folder, gate: str = "0.5", extra: str = "") -> None:
+    """Write ``folder/00_tiny.ipynb``: it saves the headline keys ``make reproduce`` requires, with
+    ``gate_accuracy = <gate>`` (a Python expression; ``SEED``, ``PROFILE`` are its parameters) and
+    ``extra`` (more ``'key': value`` items)."""
+    tiny_notebook(folder / "00_tiny.ipynb",
+                  "from eglib.run import outputs\n"
+                  f"outputs.save_metrics('00_tiny', {{'gate_accuracy': {gate}, 'discriminative_accuracy': 0.75, "
+                  "'gate_accuracy_per_domain': {'a': 0.5}, 'discriminative_accuracy_per_domain': {'a': 0.75}, "
+                  f"'relatedness': {{'new_tasks': ['a'], 'old_tasks': ['a'], 'values': [[1.0]]}}, {extra}}})",
+                  parameters='PROFILE = "x"\nDEVICE = "x"\nSEED = -1')
+
+
+def reproduce_tiny(tmp_path: Path, args: list[str], **notebook: str) -> tuple[int, Path]:
+    """``make reproduce`` with ``args`` over one :func:`headline_notebook` (``notebook``: its
+    options) into ``tmp_path/runs``; returns the exit status and the run folder (``runs/latest``)."""
+    from eglib.run import reproduce
+
+    folder = tmp_path / "nbs"
+    folder.mkdir(exist_ok=True)
+    headline_notebook(folder, **notebook)
+    runs = tmp_path / "runs"
+    status = reproduce.main(["--runs", str(runs), "--notebook-dir", str(folder), *args])
+    return status, (runs / "latest").resolve()
 
 
 def tiny_notebook(path, code: str, parameters: str | None = None) -> None:

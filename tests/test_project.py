@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import tiny_notebook
+from conftest import reproduce_tiny, tiny_notebook
 
 from eglib.run import nbclean, outputs, reproduce
 
@@ -135,18 +135,8 @@ def test_report_puts_the_headline_tables_on_one_page(tmp_path):
 
 def test_reproduce_runs_numbered_notebooks_with_papermill_into_a_run_folder(tmp_path, capsys):
     """End to end on a tiny generated notebook: parameters injected, metrics merged, report written."""
-    folder = tmp_path / "nbs"
-    folder.mkdir()
-    tiny_notebook(folder / "00_tiny.ipynb",
-                  "from eglib.run import outputs\n"
-                  "outputs.save_metrics('00_tiny', {'gate_accuracy': 0.5, 'discriminative_accuracy': 0.75, "
-                  "'gate_accuracy_per_domain': {'a': 0.5}, 'discriminative_accuracy_per_domain': {'a': 0.75}, "
-                  "'relatedness': {'new_tasks': ['a'], 'old_tasks': ['a'], 'values': [[1.0]]}, 'seed_seen': SEED, "
-                  "'profile_seen': PROFILE})",
-                  parameters='PROFILE = "x"\nDEVICE = "x"\nSEED = -1')
-    runs = tmp_path / "runs"
-    assert reproduce.main(["--runs", str(runs), "--notebook-dir", str(folder), "--seed", "3"]) == 0
-    run = (runs / "latest").resolve()
+    status, run = reproduce_tiny(tmp_path, ["--seed", "3"], extra="'seed_seen': SEED, 'profile_seen': PROFILE")
+    assert status == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["seed_seen"] == 3 and metrics["profile_seen"] == "mini"
     assert metrics["run"]["SEED"] == 3 and "00_tiny" in metrics["run"]["notebook_seconds"]

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from eglib import config
-from eglib.run import paper_numbers
+from eglib.run import paper_numbers, seeds
 
 
 def to_markdown(frame: pd.DataFrame | pd.Series, index: bool = True) -> str:
@@ -150,4 +150,32 @@ def build_report(run: Path, metrics: dict[str, Any]) -> str:
     seconds = parameters.get("notebook_seconds", {})
     if seconds:
         lines += ["## Time per notebook", "", to_markdown(pd.Series(seconds, name="seconds")), ""]
+    return "\n".join(lines)
+
+
+def _in_points(key: str) -> bool:
+    """Whether a headline number is a fraction shown in percentage points."""
+    return "accuracy" in key or key.endswith("_share") or key in seeds.DIFFERENCES
+
+
+def build_seed_report(metrics: dict[str, Any]) -> str:
+    """Markdown text of a multi-seed run's top ``report.md``: every headline number as mean ± sd
+    over the seeds (accuracies and their differences in points), then a link to each seed's report."""
+    parameters, block = metrics.get("run", {}), metrics["seeds"]
+    count = len(block["seeds"])
+    rows = []
+    for key, entry in block["keys"].items():
+        scale = 100.0 if _in_points(key) else 1.0
+        sd = "–" if entry["sd"] is None else f"{scale * entry['sd']:.2f}"
+        rows.append({"number": key, "mean": f"{scale * entry['mean']:.2f}", "sd": sd,
+                     "per seed": ", ".join(f"{scale * v:.2f}" for v in entry["values"])})
+    lines = [f"# Expert Gate suite — {count} seeds", "",
+             f"Profile `{parameters.get('PROFILE')}`, device `{parameters.get('DEVICE')}`, seeds "
+             f"{', '.join(map(str, block['seeds']))}. Mean ± sample standard deviation over the seeds; "
+             "accuracies and their differences in percentage points, other numbers as they are. A difference "
+             "smaller than about twice its sd is within seed noise.", ""]
+    if parameters.get("failed_notebooks"):
+        lines += ["## Failed notebooks", ""] + [f"- `{name}`: {why}" for name, why in parameters["failed_notebooks"].items()] + [""]
+    lines += ["## Spread over seeds", "", to_markdown(pd.DataFrame(rows), index=False), "",
+              "## Each seed's run", ""] + [f"- seed {s}: [report](seed-{s}/report.md)" for s in block["seeds"]] + [""]
     return "\n".join(lines)

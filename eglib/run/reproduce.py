@@ -1,9 +1,12 @@
 """``make reproduce``: run the numbered notebooks in order with papermill into ``runs/<timestamp>/``.
 
-    python -m eglib.run.reproduce [--profile mini] [--device cpu] [--seed 0] [--only 00 02]
+    python -m eglib.run.reproduce [--profile mini] [--device cpu] [--seed 0 | --seeds 0,1,2] [--only 00 02]
 
 Each run folder holds ``notebooks/`` (executed copies), ``figures/``, ``metrics/`` (one JSON per
-notebook) and the merged ``metrics.json``; ``runs/latest`` points at the newest run.
+notebook) and the merged ``metrics.json``; ``runs/latest`` points at the newest run. With
+``--seeds`` every seed runs into ``<run>/seed-<s>/`` (each such a folder), and ``<run>`` holds the
+first seed's ``metrics.json`` with a ``seeds`` block (per headline number: values, mean, sd) and a
+``report.md`` of the spreads (:mod:`eglib.run.seeds`).
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from eglib import config, data
 from eglib.data import paper
-from eglib.run import outputs, report
+from eglib.run import outputs, report, seeds
 
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 REQUIRED_KEYS = ("gate_accuracy", "discriminative_accuracy", "gate_accuracy_per_domain",
@@ -105,53 +109,21 @@ class Ticker:
         return seconds
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default=os.environ.get("PROFILE", "mini"))
-    parser.add_argument("--device", default=os.environ.get("DEVICE", "cpu"))
-    parser.add_argument("--seed", type=int, default=int(os.environ.get("SEED", "0")))
-    parser.add_argument("--only", nargs="*", help="two-digit prefixes of the notebooks to run")
-    parser.add_argument("--runs", type=Path, default=config.REPO_ROOT / "runs")
-    parser.add_argument("--resume", type=Path, default=None,
-                        help="an earlier run folder to complete: its checkpoints and expert zoo are reused")
-    parser.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    args.runs = args.runs.resolve()  # the notebooks run in notebooks/: a relative folder would land there
-    try:
-        config.get_profile(args.profile)
-        config.resolve_device(args.device)
-        selected = notebooks(args.only, args.notebook_dir)
-        data.check_profile_ready(args.profile, paper_tasks_needed(selected))
-    except (ValueError, data.DataError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
+def run_suite(run: Path, selected: list[Path], parameters: dict[str, Any], expected: dict[str, float],
+              notebook_dir: Path, label: str = "") -> tuple[dict[str, Any], dict[str, str]]:
+    """Execute ``selected`` notebooks into ``run`` (one seed); write its ``metrics.json`` and
+    ``report.md``. Returns the merged metrics and the failed notebooks (``{stem: reason}``)."""
+    (run / "notebooks").mkdir(parents=True, exist_ok=True)
+    os.environ["EGLIB_RUN_DIR"] = str(run)
     import papermill
 
-    if args.resume is not None:
-        run = args.resume.resolve()
-        if not (run / "notebooks").is_dir():
-            print(f"error: {args.resume} is not a run folder of `make reproduce` (no notebooks/ inside).", file=sys.stderr)
-            return 2
-        os.environ["EGLIB_RESUME"] = "1"
-        expected = last_seconds(args.runs, args.profile)
-        print(f"Resuming {run}: finished experts and baselines are read back from its checkpoints.", flush=True)
-    else:
-        expected = last_seconds(args.runs, args.profile)
-        run = new_run_dir(args.runs)
-        (run / "notebooks").mkdir()
-        os.environ.pop("EGLIB_RESUME", None)
-    os.environ["EGLIB_RUN_DIR"] = str(run)
-    os.environ["EGLIB_PROGRESS"] = "0"  # the executed notebooks keep no progress bars; this loop prints its own
-    parameters = {"PROFILE": args.profile, "DEVICE": args.device, "SEED": args.seed}
-    print(f"Expert Gate suite: profile={args.profile} device={args.device} seed={args.seed} -> {run}", flush=True)
     timings, failed = {}, {}
     for index, notebook in enumerate(selected, 1):
-        ticker = Ticker(f"[{index}/{len(selected)}] {notebook.stem} ...", expected.get(notebook.stem))
+        ticker = Ticker(f"{label}[{index}/{len(selected)}] {notebook.stem} ...", expected.get(notebook.stem))
         try:
             papermill.execute_notebook(
                 str(notebook), str(run / "notebooks" / notebook.name), parameters=parameters,
-                kernel_name="python3", cwd=str(args.notebook_dir), progress_bar=False, log_output=False)
+                kernel_name="python3", cwd=str(notebook_dir), progress_bar=False, log_output=False)
         except papermill.PapermillExecutionError as error:
             # the notebooks are independent: the others still run, and the report lists the failure
             failed[notebook.stem] = f"cell {error.exec_count}: {error.ename}: {error.evalue}"
@@ -162,24 +134,87 @@ def main(argv: list[str] | None = None) -> int:
         timings[notebook.stem] = round(ticker.done("done"), 1)
     merged = outputs.merge_metrics(run)
     merged["run"] = {**parameters, "notebook_seconds": timings, "failed_notebooks": failed,
-                     "settings": config.get_profile(args.profile).settings(),
+                     "settings": config.get_profile(parameters["PROFILE"]).settings(),
                      "finished": dt.datetime.now().isoformat(timespec="seconds")}
     outputs.write_json_atomic(run / "metrics.json", merged)
     with outputs.atomic_writer(run / "report.md", "w") as out:
         out.write(report.build_report(run, merged))
+    return merged, failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default=os.environ.get("PROFILE", "mini"))
+    parser.add_argument("--device", default=os.environ.get("DEVICE", "cpu"))
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("SEED", "0")))
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated seeds (e.g. 0,1,2): the suite once per seed into <run>/seed-<s>/, "
+                             "and the spread of every headline number in <run>/metrics.json and report.md")
+    parser.add_argument("--only", nargs="*", help="two-digit prefixes of the notebooks to run")
+    parser.add_argument("--runs", type=Path, default=config.REPO_ROOT / "runs")
+    parser.add_argument("--resume", type=Path, default=None,
+                        help="an earlier run folder to complete: its checkpoints and expert zoo are reused")
+    parser.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.runs = args.runs.resolve()  # the notebooks run in notebooks/: a relative folder would land there
+    try:
+        config.get_profile(args.profile)
+        config.resolve_device(args.device)
+        seed_list = seeds.parse_seeds(args.seeds) if args.seeds else [args.seed]
+        selected = notebooks(args.only, args.notebook_dir)
+        data.check_profile_ready(args.profile, paper_tasks_needed(selected))
+    except (ValueError, data.DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    several = args.seeds is not None
+    expected = last_seconds(args.runs, args.profile)
+    if args.resume is not None:
+        run = args.resume.resolve()
+        firsts = [run / f"seed-{s}" for s in seed_list] if several else [run]
+        if not any((folder / "notebooks").is_dir() for folder in firsts):
+            print(f"error: {args.resume} is not a run folder of `make reproduce` (no notebooks/ inside"
+                  f"{', nor in its seed-<s>/ folders' if several else ''}).", file=sys.stderr)
+            return 2
+        os.environ["EGLIB_RESUME"] = "1"
+        print(f"Resuming {run}: finished experts and baselines are read back from its checkpoints.", flush=True)
+    else:
+        run = new_run_dir(args.runs)
+        os.environ.pop("EGLIB_RESUME", None)
+    os.environ["EGLIB_PROGRESS"] = "0"  # the executed notebooks keep no progress bars; this loop prints its own
+    print(f"Expert Gate suite: profile={args.profile} device={args.device} "
+          f"seed{'s' if several else ''}={','.join(map(str, seed_list))} -> {run}", flush=True)
+    per_seed, failed = {}, {}
+    for seed in seed_list:
+        parameters = {"PROFILE": args.profile, "DEVICE": args.device, "SEED": seed}
+        folder = run / f"seed-{seed}" if several else run
+        per_seed[seed], seed_failed = run_suite(folder, selected, parameters, expected, args.notebook_dir,
+                                                label=f"seed {seed} " if several else "")
+        failed.update({f"{stem} (seed {seed})" if several else stem: why for stem, why in seed_failed.items()})
+    merged = per_seed[seed_list[0]]
+    if several:
+        merged = {**merged, "seeds": seeds.spread(per_seed)}
+        merged["run"] = {**merged["run"], "SEEDS": seed_list, "failed_notebooks": failed}
+        outputs.write_json_atomic(run / "metrics.json", merged)
+        with outputs.atomic_writer(run / "report.md", "w") as out:
+            out.write(report.build_seed_report(merged))
     if failed:
         print(f"error: {len(failed)} notebook(s) failed: {', '.join(failed)}; the report lists them: {run / 'report.md'}",
               file=sys.stderr)
         return 1
     required = REQUIRED_KEYS + tuple(key for p in selected for key in NOTEBOOK_KEYS.get(p.name[:2], ()))
-    missing = [key for key in required if key not in merged] if not args.only else []
+    missing = sorted({key for m in per_seed.values() for key in required if key not in m}) if not args.only else []
     if missing:
         print(f"error: metrics.json lacks {missing}: a notebook did not save its headline numbers.", file=sys.stderr)
         return 1
-    print(f"Results: {run}\n  report: {run / 'report.md'}\n  metrics: {run / 'metrics.json'}\n  figures: {run / 'figures'}\n"
-          f"  notebooks: {run / 'notebooks'}\n  (also at {args.runs / 'latest'})")
+    print(f"Results: {run}\n  report: {run / 'report.md'}\n  metrics: {run / 'metrics.json'}\n"
+          + ("".join(f"  seed {s}: {run / f'seed-{s}'}\n" for s in seed_list) if several else
+             f"  figures: {run / 'figures'}\n  notebooks: {run / 'notebooks'}\n")
+          + f"  (also at {args.runs / 'latest'})")
+    spread_of = merged.get("seeds", {}).get("keys", {})
     for key in ("gate_accuracy", "discriminative_accuracy", "expert_gate_accuracy", "oracle_ft_accuracy"):
-        if key in merged:
+        if key in spread_of and len(seed_list) > 1:
+            print(f"  {key}: {spread_of[key]['mean']:.3f} ± {spread_of[key]['sd']:.3f} over {len(seed_list)} seeds")
+        elif key in merged:
             print(f"  {key}: {merged[key]:.3f}")
     return 0
 
