@@ -53,9 +53,10 @@ test: $(STAMP)
 	EGLIB_PROGRESS=0 $(PY) -m pytest -q --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
 	rm -rf runs/rehearsal-test
 	$(MAKE) --no-print-directory rehearse REHEARSAL=smoke DEVICE=cpu SEED=0 REHEARSAL_RUNS=runs/rehearsal-test
+	rm -rf runs/rehearsal-test/*/checkpoints runs/rehearsal-test/*/zoo  # untrained AlexNets (GBs)
 	$(MAKE) --no-print-directory rehearse REHEARSAL=smoke-no-imagenet REHEARSAL_ONLY="03 05" DEVICE=cpu SEED=0 \
 	  REHEARSAL_RUNS=runs/rehearsal-test
-	rm -rf runs/rehearsal-test/*/checkpoints runs/rehearsal-test/*/zoo  # untrained AlexNets (GBs)
+	rm -rf runs/rehearsal-test/*/checkpoints runs/rehearsal-test/*/zoo
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests
