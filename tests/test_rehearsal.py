@@ -65,6 +65,17 @@ def test_the_smoke_profile_is_the_rehearsal_on_three_classes_a_task(built, monke
         paper.load_paper(("mnist",), root=built, max_classes=1)
 
 
+def test_the_no_imagenet_smoke_profile_never_reads_imagenet_images(built, monkeypatch):
+    monkeypatch.setattr(rehearsal, "rehearsal_root", lambda: built)
+    monkeypatch.setenv("EGLIB_IMAGENET_DIR", str(built / "imagenet"))  # even when a user has set it
+    with_imagenet, without = data.load_benchmark("smoke"), data.load_benchmark("smoke-no-imagenet")
+    assert with_imagenet.meta["base_source"] == "imagenet" and with_imagenet.base_is_candidate
+    assert without.meta["base_source"] == "mini stand-in" and not without.base_is_candidate
+    assert without.names == with_imagenet.names
+    video = data.load_video_benchmark("smoke-no-imagenet")
+    assert video.base.shape == data.load_mini().base.shape  # the mini stand-in fixes the video gate's statistics
+
+
 def test_an_interrupted_build_is_rebuilt(tmp_path):
     root = tmp_path / "r"
     root.mkdir()

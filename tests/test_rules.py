@@ -64,9 +64,11 @@ def test_claims_are_asked_by_name_and_recorded():
         mini.applies("gate routes the mini domains (> 90%)")  # a claim of notebook 02, not 05
 
 
-def test_the_smoke_profile_checks_the_rehearsals_claims():
+@pytest.mark.parametrize("smoke_profile", ["smoke", "smoke-no-imagenet"])
+def test_the_smoke_profiles_check_the_rehearsals_claims(smoke_profile):
+    assert config.get_profile(smoke_profile).rehearsal
     for statement, claim in claims.CLAIMS.items():
-        smoke, rehearsal = claims.Claims(claim.notebook, "smoke"), claims.Claims(claim.notebook, "rehearsal")
+        smoke, rehearsal = claims.Claims(claim.notebook, smoke_profile), claims.Claims(claim.notebook, "rehearsal")
         assert smoke.applies(statement) == rehearsal.applies(statement), statement
     with pytest.raises(ValueError, match="Unknown profile"):
         claims.Claims("05", "smokey")
