@@ -133,6 +133,9 @@ def build_report(run: Path, metrics: dict[str, Any]) -> str:
                   "Paper, six tasks: joint 66.5, most confident 48.7, Expert Gate 67.3. Three tasks: joint 68.9, "
                   "oracle FT 68.5, oracle LwF 68.7, single FT 58.2, single LwF 66.1, Expert Gate 68.6.", "",
                   "![forgetting](figures/05_sequential_forgetting.png)", ""]
+        if "table1" in metrics and not (profile is not None and profile.paper_tasks):  # the paper's: beside it, below
+            lines += ["The first three arrivals on their own (Table 1 analogue):", "",
+                      to_markdown((100 * _frame(metrics["table1"])).round(1)), ""]
         if metrics.get("transfer_choices"):
             choices = pd.DataFrame(metrics["transfer_choices"]).round(3)
             lines += ["Transfer choices of the lifelong learner:", "", to_markdown(choices, index=False), ""]
