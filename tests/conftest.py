@@ -70,6 +70,12 @@ def reproduce_tiny(tmp_path: Path, args: list[str], **notebook: str) -> tuple[in
     return status, (runs / "latest").resolve()
 
 
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every entry under ``folder``: relative path -> bytes (``None`` for folders), to show nothing changed."""
+    return {p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(folder.rglob("*"))}
+
+
 def tiny_notebook(path, code: str, parameters: str | None = None) -> None:
     """Write a python3 notebook at ``path`` with an optional ``parameters`` cell and one code cell."""
     import nbformat

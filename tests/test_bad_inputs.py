@@ -7,7 +7,6 @@ whole tree's bytes are compared before and after the refusal.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import mini_task, register_fast_profile
+from conftest import mini_task, register_fast_profile, snapshot
 from eglib import data
 from eglib.data.prepare import PaperDataError, load_prepared
 from eglib.method.autoencoder import train_autoencoder
@@ -67,12 +66,6 @@ def world(tmp_path_factory) -> World:
     (root / "frames").mkdir()  # a frame folder with nothing in it
     digits = data.load_mini().domains["digits"].split("test")
     return World(root, train, val, (digits.images[:8].copy(), digits.labels[:8].copy()))
-
-
-def tree(root: Path) -> dict[str, str]:
-    """sha256 of every file under ``root`` (and every folder, as ``"dir"``)."""
-    return {str(p.relative_to(root)): "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*"))}
 
 
 def relabel(pair: tuple[np.ndarray, np.ndarray], labels) -> tuple[np.ndarray, np.ndarray]:
@@ -227,10 +220,10 @@ def test_bad_input_is_refused_and_nothing_is_written(case, world, capsys, monkey
     if case in DAMAGES:
         shutil.copytree(world.zoo, world.damaged)
         DAMAGES[case](world.damaged)
-    before = tree(world.root)
+    before = snapshot(world.root)
     with pytest.raises(error) as raised:
         call(world)
     assert fragment in str(raised.value), str(raised.value)
     if error is SystemExit:
         assert REPRODUCE_MESSAGES[case] in capsys.readouterr().err
-    assert tree(world.root) == before, f"{case}: the refusal changed files on disk"
+    assert snapshot(world.root) == before, f"{case}: the refusal changed files on disk"

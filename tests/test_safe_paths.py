@@ -12,18 +12,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import snapshot
 from test_paper_data import MANIFEST, make_actions, make_birds, make_scenes, photo, voc_xml
 from test_zoo import filled_zoo, parts  # noqa: F401  (parts is the fixture filled_zoo needs)
 
 from eglib.data import downloads, prepare
 from eglib.method.zoo import ExpertZoo, ZooError
 from eglib.safe_paths import UnsafeNameError, inside, plain_name, stays_inside
-
-
-def snapshot(folder: Path) -> dict[str, bytes | None]:
-    """Every entry under ``folder``: relative path -> bytes (``None`` for folders)."""
-    return {p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() else None)
-            for p in sorted(folder.rglob("*"))}
 
 
 # -- the helper ---------------------------------------------------------------------------------

@@ -49,9 +49,9 @@ class ZooError(RuntimeError):
 
 def check_task_name(name: str) -> str:
     """Return ``name`` when it can name a task (and its folder); ``ValueError`` naming the rule otherwise."""
-    if not isinstance(name, str) or not TASK_NAME.match(name):
+    if not isinstance(name, str) or not TASK_NAME.fullmatch(name):  # fullmatch: no trailing newline either
         raise ValueError(f"Task name {name!r} must be {TASK_NAME_RULE} (it names a folder).")
-    return plain_name(name, "task name", fix=f"Use {TASK_NAME_RULE}.")  # also refuses a trailing newline ($)
+    return name
 
 
 def build_expert(state: dict[str, torch.Tensor], backbone: str) -> Expert:
@@ -139,7 +139,7 @@ class ExpertZoo:
                         for part in ("autoencoder", "expert")]
             if len(set(map(str, names))) != len(names) or BASE in names:
                 problem = f"its task names {names} repeat or use the base task's name {BASE!r}"
-            elif not all(isinstance(name, str) and TASK_NAME.match(name) for name in names):
+            elif not all(isinstance(name, str) and TASK_NAME.fullmatch(name) for name in names):
                 problem = f"a task name in {names} breaks the rule ({TASK_NAME_RULE})"
             elif not all(isinstance(r, dict) and {"file", "bytes", "sha256"} <= set(r) for r in records):
                 problem = "a file record lacks its 'file', 'bytes' or 'sha256'"
