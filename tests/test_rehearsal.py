@@ -54,7 +54,9 @@ def test_the_rehearsal_benchmark_is_the_paper_tasks_with_an_imagenet_base(built,
 def test_the_smoke_profile_is_the_rehearsal_on_three_classes_a_task(built, monkeypatch):
     monkeypatch.setattr(rehearsal, "rehearsal_root", lambda: built)
     smoke, full = config.get_profile("smoke"), config.get_profile("rehearsal")
-    assert smoke.rehearsal and smoke.paper_tasks and smoke.backbone == full.backbone and smoke.layer == full.layer
+    assert smoke.rehearsal and smoke.paper_tasks and smoke.layer == full.layer
+    # AlexNet with narrow fc6/fc7: the same conv trunk, so the same gate features and code paths
+    assert (full.backbone, smoke.backbone) == ("alexnet_untrained", "alexnet_slim_untrained")
     bench = data.load_benchmark("smoke")
     assert bench.names == list(paper.PAPER_TASKS)
     for name, domain in bench.domains.items():
@@ -105,6 +107,26 @@ def test_the_untrained_backbone_is_explicit_seeded_and_only_in_the_rehearsal():
     assert config.get_profile("rehearsal").backbone == "alexnet_untrained"
     assert all(p.backbone != "alexnet_untrained" for p in config.PROFILES.values() if not p.rehearsal)
     data.check_profile_ready("rehearsal")  # needs neither downloads nor weights
+
+
+def test_the_smoke_backbone_is_the_rehearsal_alexnet_with_narrow_fc_layers():
+    full, _ = backbones.load_pretrained_model("alexnet_untrained")
+    slim, digest = backbones.load_pretrained_model("alexnet_slim_untrained")
+    assert digest == "untrained-seed0"
+    # the same conv trunk, weight for weight: the gate's relu5 features are the rehearsal's
+    for (name, a), (_, b) in zip(full.features.state_dict().items(), slim.features.state_dict().items()):
+        assert torch.equal(a, b), name
+    widths = [(m.in_features, m.out_features) for m in slim.classifier if isinstance(m, torch.nn.Linear)]
+    assert widths == [(9216, backbones.SLIM_FC_WIDTH), (backbones.SLIM_FC_WIDTH, backbones.SLIM_FC_WIDTH),
+                      (backbones.SLIM_FC_WIDTH, 1000)]
+    assert sum(p.numel() for p in slim.parameters()) < sum(p.numel() for p in full.parameters()) / 15
+    body, head = backbones.expert_parts(slim, "alexnet_slim_untrained")
+    images = torch.zeros(2, 3, 227, 227, dtype=torch.uint8)
+    assert body(images).shape == (2, backbones.SLIM_FC_WIDTH) and head.out_features == 1000
+    with pytest.raises(backbones.WeightsError, match="no weights file"):
+        backbones.find_weights(backbones.get_backbone_spec("alexnet_slim_untrained"))
+    with pytest.raises(ValueError, match="only untrained"):
+        backbones.slim_alexnet(weights="IMAGENET1K_V1")
 
 
 def test_the_paper_profile_still_refuses_to_run_without_its_data(tmp_path, monkeypatch, capsys):

@@ -22,10 +22,12 @@ def test_every_registered_weights_file_has_a_full_lowercase_sha256():
     assert backbones.BACKBONES["alexnet"].sha256 == "7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02"
 
 
-def test_only_the_rehearsal_backbone_has_no_file_and_no_digest():
-    untrained = backbones.BACKBONES["alexnet_untrained"]
-    assert untrained.untrained_seed is not None and untrained.url == untrained.sha256 == ""
-    assert [spec.name for spec in backbones.BACKBONES.values() if not spec.url] == ["alexnet_untrained"]
+def test_only_the_rehearsal_backbones_have_no_file_and_no_digest():
+    for name in ("alexnet_untrained", "alexnet_slim_untrained"):
+        untrained = backbones.BACKBONES[name]
+        assert untrained.untrained_seed is not None and untrained.url == untrained.sha256 == "", name
+    assert [spec.name for spec in backbones.BACKBONES.values() if not spec.url] == [
+        "alexnet_untrained", "alexnet_slim_untrained"]
 
 
 def fake_digest_sharing_prefix(digest: str, keep: int = 8) -> str:

