@@ -64,6 +64,19 @@ def test_two_tasks_learned_routed_and_scored(tmp_path, tasks, monkeypatch):
     assert learner.evaluate(tasks["test"], threshold=0.999) == result
     everyone = learner.evaluate(tasks["test"], threshold=0.0)  # every expert answers, p * confidence decides
     assert everyone["expert_gate_accuracy"] > result["expert_gate_accuracy"] - 0.05  # soft routing costs little here
+    # several evaluations of the same test sets inside reusing_test_features: the same results from one
+    # backbone pass per test set, and nothing left in memory afterwards
+    passes = []
+    fresh_pass = learner._gate_features_and_expert_inputs
+    monkeypatch.setattr(learner, "_gate_features_and_expert_inputs", lambda images: passes.append(1) or fresh_pass(images))
+    with learner.reusing_test_features():
+        assert learner.evaluate(tasks["test"]) == result
+        assert learner.evaluate(tasks["test"], threshold=0.0) == everyone
+        assert learner.evaluate({"digits": tasks["test"]["digits"]}, tasks=["digits"])["gate_accuracy"] == 1.0
+    assert len(passes) == len(tasks["test"]) and learner._memo is None
+    learner.evaluate(tasks["test"])
+    assert len(passes) == 2 * len(tasks["test"])  # outside the block every call passes the images again
+    monkeypatch.undo()
     # the rule itself, sample by sample: at the profile's temperature, and at a flatter gate (t = 3)
     # where an expert's confidence overrides the most probable task for some samples
     images = np.concatenate([tasks["test"][name][0] for name in ("digits", "shapes")])

@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +74,7 @@ class LifelongLearner:
         self.profile = config.get_profile(profile)
         self.device = config.resolve_device(device)
         self.seed = seed
+        self._memo: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None  # see reusing_test_features
         self.zoo = ExpertZoo(zoo_path, profile=self.profile.name, backbone=self.profile.backbone)
         if self.zoo.manifest["standardizer"] is None:
             if reference_images is None:
@@ -96,6 +99,31 @@ class LifelongLearner:
         out = extract.extract_layers(images, backbone=self.profile.backbone,
                                      layers=(self.profile.layer, "expert_input"), device=self.device)
         return out[self.profile.layer], out["expert_input"]
+
+    @contextlib.contextmanager
+    def reusing_test_features(self) -> Iterator[None]:
+        """Inside this block, :meth:`predict` and :meth:`evaluate` pass each distinct image array
+        through the backbone once and reuse its gate features and expert inputs (in memory, keyed
+        by the images' bytes) when the same images come again: several evaluations of one test set
+        (hard routing, a threshold, another router) cost one backbone pass. The results are the
+        ones a fresh pass gives (the same images make the same batches). Everything is dropped
+        when the block ends; nothing is written anywhere."""
+        outer, self._memo = self._memo, {} if self._memo is None else self._memo
+        try:
+            yield
+        finally:
+            if outer is None:
+                self._memo = None
+
+    def _query_features(self, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_gate_features_and_expert_inputs` of images to route, from the memo when one is open."""
+        if self._memo is None:
+            return self._gate_features_and_expert_inputs(images)
+        array = np.ascontiguousarray(images)
+        key = hashlib.sha256(f"{array.shape}|{array.dtype}|".encode() + array.tobytes()).hexdigest()
+        if key not in self._memo:
+            self._memo[key] = self._gate_features_and_expert_inputs(images)
+        return self._memo[key]
 
     def _check_task(self, name: str, train: LabelledImages, val: LabelledImages) -> int:
         """Refuse a task before any work is done; return its number of classes.
@@ -198,7 +226,7 @@ class LifelongLearner:
                                       or not 0.0 <= threshold < 1.0):
             raise ValueError(f"threshold={threshold}: a gate probability threshold lies in [0, 1) "
                              "(the paper's multi-expert option uses 0.1; None routes each sample to one expert).")
-        gate_features, inputs = self._gate_features_and_expert_inputs(images)   # one backbone pass
+        gate_features, inputs = self._query_features(images)                    # one backbone pass
         if router is None:
             gate = self.zoo.gate(temperature=self.profile.gate_temperature, tasks=tasks)
             probabilities = gate.probabilities(gate_features).cpu()                  # [N, K]
