@@ -85,7 +85,7 @@ class Profile:
     expert_lr: float = 1e-3
     lwf_warmup_epochs: int = 3
     expert_flip: bool = False
-    video_epochs: int = 20
+    video_epochs: int = 10
     paper_tasks: bool = False
     rehearsal: bool = False
     max_classes: int | None = None

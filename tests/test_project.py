@@ -124,10 +124,13 @@ def test_report_puts_the_headline_tables_on_one_page(tmp_path):
         "method_table": {"rows": ["Expert Gate"], "columns": ["a", "b", "avg"], "values": [[0.9, 0.8, 0.85]]},
         "transfer_choices": [{"task": "a", "source": "base", "relatedness": 0.5, "method": "finetune"}],
         "video_l1": {"Expert Gate": {"a": 12.5, "avg": 12.5}, "joint training": {"a": 13.0, "avg": 13.0}},
+        "video_ssim": {"Expert Gate": {"a": 0.8, "avg": 0.8}, "joint training": {"a": 0.7, "avg": 0.7}},
+        "video_sharpness": {"Expert Gate": {"a": 0.9, "avg": 0.9}, "joint training": {"a": 0.95, "avg": 0.95}},
         "video_gate_accuracy": 0.975,
     }
     text = build_report(tmp_path, metrics)
     assert "| Expert Gate | 12.5 | 12.5 |" in text and "routed 97.5% of the test clips" in text
+    assert "| Expert Gate | 0.8 | 0.9 |" in text  # SSIM and sharpness beside L1
     assert "| Expert Gate (no stored data) | 90.0 | 100.0 | 95.0 |" in text
     assert "| a | 1.0 | 0.5 |" in text and "| Expert Gate | 90.0 | 80.0 | 85.0 |" in text
     assert "figures/03_relatedness_heatmap.png" in text and "| base |" in text

@@ -42,9 +42,34 @@ def test_a_dynamic_filter_takes_each_pixel_from_where_its_filter_points():
     net.filters = lambda _frames: one_hot
     moved = net.step(frames)
     torch.testing.assert_close(moved[:, :, 1:], frames[:, -1, :, :-1])  # everything shifted one pixel right
-    assert (moved[:, :, 0] == 0).all()  # the left edge takes zero padding
-    real = dfn.DynamicFilterNetwork(filter_size=3).filters(frames)
-    torch.testing.assert_close(real.sum(dim=1), torch.ones(2, 8, 8))  # softmax filters sum to one
+    torch.testing.assert_close(moved[:, :, 0], frames[:, -1, :, 0])  # the left edge repeats itself (no dark border)
+    for strength in (0.0, 300.0):
+        real = dfn.DynamicFilterNetwork(filter_size=3, prior_strength=strength).filters(frames)
+        torch.testing.assert_close(real.sum(dim=1), torch.ones(2, 8, 8))  # softmax filters sum to one
+
+
+def pan_clip(dy: int, dx: int, size: int = 32, frames: int = 6, seed: int = 0) -> np.ndarray:
+    """A window moving by (dy, dx) per frame over a smooth random texture: uint8 [frames, size, size]."""
+    texture = clip_generators._texture(np.random.default_rng(seed), 3 * size)
+    y0, x0 = size, size  # the middle of a 3x texture: room to move 5 frames at up to 6 px each way
+    return np.stack([texture[y0 + t * dy:y0 + t * dy + size, x0 + t * dx:x0 + t * dx + size] for t in range(frames)])
+
+
+def test_matching_cost_is_lowest_at_the_offset_the_content_came_from():
+    clip = torch.from_numpy(pan_clip(1, -2)).float().div(255)[None]  # the window moves 1 down, 2 left a frame
+    cost = dfn.matching_cost(clip[:, 1:2], clip[:, 2:3], size=7, window=5)  # [1, 49, 32, 32]
+    best = cost[0, :, 8:24, 8:24].argmin(dim=0)  # interior pixels
+    offset = (best // 7 - 3, best % 7 - 3)  # last(p) = previous(p + offset): what is at p was at p + (1, -2)
+    assert (offset[0] == 1).all() and (offset[1] == -2).all()
+    # the untrained network's filters follow it: a prediction far better than repeating the last frame
+    net = dfn.DynamicFilterNetwork()
+    clips = np.stack([pan_clip(1, -2, seed=s) for s in range(4)])
+    with torch.no_grad():
+        assert dfn.prediction_l1(net, clips).mean() < 0.5 * dfn.copy_last_frame_l1(clips).mean()
+    plain = dfn.DynamicFilterNetwork(prior_strength=0.0)
+    assert dfn.prediction_l1(plain, clips).mean() > 0.7 * dfn.copy_last_frame_l1(clips).mean()  # blur, no motion
+    rebuilt = dfn.from_state_dict(plain.state_dict())
+    assert rebuilt.prior_strength == 0.0 and np.allclose(dfn.prediction_l1(rebuilt, clips), dfn.prediction_l1(plain, clips))
 
 
 def test_dfn_learns_motion_and_never_modifies_its_start():

@@ -142,8 +142,13 @@ def build_report(run: Path, metrics: dict[str, Any]) -> str:
     if "video_l1" in metrics:
         frame = pd.DataFrame(metrics["video_l1"]).T
         lines += ["## Video prediction (Table 4 analogue; mean per-pixel L1, lower is better)", "",
-                  to_markdown(frame.round(2)), "",
-                  f"The gate routed {metrics['video_gate_accuracy']:.1%} of the test clips to their own domain's expert. "
+                  to_markdown(frame.round(2)), ""]
+        if "video_ssim" in metrics and "video_sharpness" in metrics:
+            quality = pd.DataFrame({"SSIM (avg)": pd.DataFrame(metrics["video_ssim"]).T["avg"],
+                                    "sharpness ratio (avg)": pd.DataFrame(metrics["video_sharpness"]).T["avg"]})
+            lines += ["SSIM (higher is better) and sharpness ratio (gradient energy of the prediction over the "
+                      "truth's; blur falls far below 1):", "", to_markdown(quality.round(3)), ""]
+        lines += [f"The gate routed {metrics['video_gate_accuracy']:.1%} of the test clips to their own domain's expert. "
                   "Paper (avg over Highway, Residential, City): single FT 31.1, joint 23.8, Expert Gate 23.4.", "",
                   "![predictions](figures/06_predictions.png)", "", "![forgetting](figures/06_sequential_forgetting.png)", ""]
     if profile is not None and profile.paper_tasks:

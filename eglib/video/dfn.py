@@ -33,25 +33,84 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.ReLU(inplace=True))
 
 
+def neighbourhoods(frame: torch.Tensor, size: int) -> torch.Tensor:
+    """Every pixel's ``size x size`` neighbourhood of ``frame [N, 1, H, W]``: ``[N, size*size, H*W]``.
+
+    The border is replicated (the nearest edge pixel), not zero: a filter that points past the
+    edge takes the edge's value instead of darkening it. Entry ``j`` is the offset
+    ``(j // size - size // 2, j % size - size // 2)`` (rows, columns) from the pixel.
+    """
+    return F.unfold(F.pad(frame, (size // 2,) * 4, mode="replicate"), size)
+
+
+def matching_cost(previous: torch.Tensor, last: torch.Tensor, size: int, window: int) -> torch.Tensor:
+    """Block-matching evidence for motion: ``[N, size*size, H, W]``.
+
+    For every pixel ``p`` and filter offset ``o``, the absolute difference between ``last(p)`` and
+    ``previous(p + o)``, averaged over a ``window x window`` block around ``p``. A small cost at
+    offset ``o`` says the content at ``p`` came from ``p + o`` in the last step; if it keeps its
+    velocity, the next frame at ``p`` is ``last(p + o)`` -- which is what a filter peaked at ``o``
+    takes. Frames ``[N, 1, H, W]`` in ``[0, 1]``.
+    """
+    n, _, h, w = last.shape
+    cost = (last.reshape(n, 1, h * w) - neighbourhoods(previous, size)).abs().view(n, size * size, h, w)
+    return _box_mean(_box_mean(cost, window, dim=3), window, dim=2) if window > 1 else cost
+
+
+def _box_mean(x: torch.Tensor, window: int, dim: int) -> torch.Tensor:
+    """Mean over ``window`` neighbours along ``dim`` (an odd window, centred; the border replicated),
+    from running sums: a few passes over memory whatever the window."""
+    half = window // 2
+    first, last = x.narrow(dim, 0, 1), x.narrow(dim, x.shape[dim] - 1, 1)
+    # one extra copy in front, so that running[j + window] - running[j] sums the window around j
+    padded = torch.cat([first.repeat_interleave(half + 1, dim=dim), x, last.repeat_interleave(half, dim=dim)], dim=dim)
+    running = padded.cumsum(dim=dim)
+    size = x.shape[dim]
+    return (running.narrow(dim, window, size) - running.narrow(dim, 0, size)) / window
+
+
 class DynamicFilterNetwork(nn.Module):
     """Filter-generating U-Net + dynamic local filtering of the last seen frame.
+
+    The filters' logits are the U-Net's output minus ``prior_strength`` times the block-matching
+    cost of every offset (:func:`matching_cost` between the last two frames), scaled per pixel by a
+    trust factor the U-Net also predicts (``exp`` of its last channel, clamped at 0: the factor is
+    at least 1). Without that prior (``prior_strength=0``, the plain DFN) the U-Net must discover
+    motion from scratch, and on the mini domains a CPU's worth of epochs leaves it predicting blur
+    (``06_video_prediction`` shows both). The prior is a correlation layer of the kind
+    optical-flow networks use; it has no weights. The U-Net moves the filters' peaks where the
+    last velocity is wrong (acceleration, bounces), but may only sharpen the prior, never flatten
+    it: under an L1 loss, flattening it (a blurred guess where the motion is uncertain) lowers the
+    error and loses the objects, which is what a free factor learnt on the falling digits.
 
     Args:
         input_frames: frames the network sees (the paper: 3).
         filter_size: side ``k`` of the per-pixel filters; motion of up to ``k // 2`` pixels per
             frame can be represented.
         width: channels of the first level (doubled at each of the two downsamplings).
+        prior_strength: weight of the matching cost in the logits (0: no prior).
+        match_window: side of the block over which the matching cost is averaged.
     """
 
-    def __init__(self, input_frames: int = INPUT_FRAMES, filter_size: int = 7, width: int = 8) -> None:
+    def __init__(self, input_frames: int = INPUT_FRAMES, filter_size: int = 7, width: int = 8,
+                 prior_strength: float = 300.0, match_window: int = 7) -> None:
         super().__init__()
+        if input_frames < 2 and prior_strength:
+            raise ValueError("The matching prior compares the last two seen frames: input_frames must be >= 2 "
+                             "(or prior_strength=0).")
         self.input_frames, self.filter_size = input_frames, filter_size
+        self.prior_strength, self.match_window = float(prior_strength), match_window
         self.level1 = nn.Sequential(_conv(input_frames, width), _conv(width, width))
         self.level2 = nn.Sequential(_conv(width, 2 * width, stride=2), _conv(2 * width, 2 * width))
         self.level3 = nn.Sequential(_conv(2 * width, 4 * width, stride=2), _conv(4 * width, 4 * width))
         self.up2 = _conv(4 * width + 2 * width, 2 * width)
         self.up1 = _conv(2 * width + width, 2 * width)
-        self.to_filters = nn.Conv2d(2 * width, filter_size * filter_size, 1)
+        # k*k filter logits, plus (with the prior) the log of the per-pixel trust in the matching cost
+        self.to_filters = nn.Conv2d(2 * width, filter_size * filter_size + (1 if self.prior_strength else 0), 1)
+        if self.prior_strength:  # start from the prior alone: small logits, trust factor exp(0) = 1
+            with torch.no_grad():
+                self.to_filters.weight.mul_(0.1)
+                self.to_filters.bias.zero_()
 
     def filters(self, frames: torch.Tensor) -> torch.Tensor:
         """Seen frames ``[N, F, H, W]`` -> per-pixel filters ``[N, k*k, H, W]`` (softmax over ``k*k``).
@@ -63,14 +122,18 @@ class DynamicFilterNetwork(nn.Module):
         f3 = self.level3(f2)
         u2 = self.up2(torch.cat([F.interpolate(f3, scale_factor=2.0, mode="nearest"), f2], dim=1))
         u1 = self.up1(torch.cat([F.interpolate(u2, scale_factor=2.0, mode="nearest"), f1], dim=1))
-        return torch.softmax(self.to_filters(u1), dim=1)
+        out = self.to_filters(u1)
+        if not self.prior_strength:
+            return torch.softmax(out, dim=1)
+        with torch.no_grad():  # evidence, like an input feature: no gradient flows through the matching
+            cost = matching_cost(frames[:, -2:-1], frames[:, -1:], self.filter_size, self.match_window)
+        return torch.softmax(out[:, :-1] - self.prior_strength * out[:, -1:].clamp(min=0).exp() * cost, dim=1)
 
     def step(self, frames: torch.Tensor) -> torch.Tensor:
         """Seen frames ``[N, F, H, W]`` -> the next frame ``[N, H, W]``: the last frame, filtered."""
         n, _, h, w = frames.shape
         k = self.filter_size
-        neighbourhoods = F.unfold(frames[:, -1:], k, padding=k // 2)  # [N, k*k, H*W]
-        return (neighbourhoods * self.filters(frames).view(n, k * k, h * w)).sum(dim=1).view(n, h, w)
+        return (neighbourhoods(frames[:, -1:], k) * self.filters(frames).view(n, k * k, h * w)).sum(dim=1).view(n, h, w)
 
     def forward(self, frames: torch.Tensor, steps: int = PREDICTED_FRAMES) -> torch.Tensor:
         """Seen frames ``[N, F, H, W]`` in ``[0, 1]`` -> ``steps`` predicted frames ``[N, steps, H, W]``."""
@@ -86,7 +149,11 @@ class DynamicFilterNetwork(nn.Module):
 
 
 def from_state_dict(state: dict[str, torch.Tensor], **model_options) -> DynamicFilterNetwork:
-    """Rebuild a network from its state dict (e.g. a checkpoint), in eval mode."""
+    """Rebuild a network from its state dict (e.g. a checkpoint), in eval mode. A state without the
+    prior's trust channel is a plain DFN (``prior_strength=0``)."""
+    k = model_options.get("filter_size", 7)
+    if state["to_filters.weight"].shape[0] == k * k:
+        model_options = {**model_options, "prior_strength": 0.0}
     model = DynamicFilterNetwork(**model_options)
     model.load_state_dict(state)
     return model.eval()
@@ -156,6 +223,22 @@ def predict_clips(model: DynamicFilterNetwork, clips: np.ndarray, batch_size: in
     """The 3 predicted frames of every clip, uint8 ``[N, 3, H, W]`` (0..255)."""
     x = as_float_clips(clips, next(model.parameters()).device)
     return (_predicted(model, x, batch_size) * 255).round().byte().cpu().numpy()
+
+
+def predicted_frames(model: DynamicFilterNetwork, clips: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The 3 predicted frames of every clip as floats on the 0..255 scale, ``[N, 3, H, W]`` (for
+    :mod:`eglib.video.measures`)."""
+    x = as_float_clips(clips, next(model.parameters()).device)
+    return (_predicted(model, x, batch_size) * 255).cpu().numpy()
+
+
+def routed_frames(experts: dict[str, DynamicFilterNetwork], routes: np.ndarray, clips: np.ndarray) -> np.ndarray:
+    """:func:`predicted_frames` when clip ``i`` is predicted by expert ``list(experts)[routes[i]]``."""
+    names = list(experts)
+    frames = np.full((len(clips), PREDICTED_FRAMES, *np.shape(clips)[2:]), np.nan, dtype=np.float32)
+    for index, rows in routed_rows(torch.as_tensor(np.asarray(routes)), len(names)):
+        frames[rows.numpy()] = predicted_frames(experts[names[index]], clips[rows.numpy()])
+    return frames
 
 
 def prediction_l1(model: DynamicFilterNetwork, clips: np.ndarray, batch_size: int = 256) -> np.ndarray:
