@@ -248,25 +248,6 @@ def prediction_l1(model: DynamicFilterNetwork, clips: np.ndarray, batch_size: in
     return ((_predicted(model, x, batch_size) - target).abs().mean(dim=(1, 2, 3)) * 255).cpu().numpy()
 
 
-def copy_last_frame_l1(clips: np.ndarray) -> np.ndarray:
-    """Per-clip L1 ``[N]`` of the no-motion guess (every future frame = the last seen one), 0..255."""
-    clips = check_clips(clips).astype(np.float32)
-    last = clips[:, INPUT_FRAMES - 1:INPUT_FRAMES]
-    return np.abs(clips[:, INPUT_FRAMES:INPUT_FRAMES + PREDICTED_FRAMES] - last).mean(axis=(1, 2, 3))
-
-
-def routed_l1(experts: dict[str, DynamicFilterNetwork], routes: np.ndarray, clips: np.ndarray) -> np.ndarray:
-    """Per-clip L1 ``[N]`` when clip ``i`` is predicted by expert ``list(experts)[routes[i]]``.
-
-    Each clip is routed on its own; a misrouted clip is predicted by the wrong domain's expert.
-    """
-    names = list(experts)
-    errors = np.full(len(clips), np.nan, dtype=np.float32)
-    for index, rows in routed_rows(torch.as_tensor(np.asarray(routes)), len(names)):
-        errors[rows.numpy()] = prediction_l1(experts[names[index]], clips[rows.numpy()])
-    return errors
-
-
 def finetune_in_sequence(train: dict[str, np.ndarray], test: dict[str, np.ndarray],
                          first_stage: DynamicFilterNetwork | None = None,
                          **options) -> tuple[DynamicFilterNetwork, pd.DataFrame]:
