@@ -45,6 +45,7 @@ class Profile:
         hidden_size: autoencoder code size (the paper's best: 100).
         ae_epochs: autoencoder training epochs.
         ae_batch_size: autoencoder mini-batch size (the authors' code: 12).
+        ae_hidden_sweep: the code sizes ``01_autoencoders`` compares (the paper's: 10, 50, 100, 200, 500).
         ae_init: autoencoder initialisation, ``"uniform"`` or ``"sparse"`` (the authors' code).
         ae_weight_decay: Adagrad weight decay on the autoencoder's weights (the authors' code: 5e-4).
         gate_dim: size ``D`` of the gate features (``backbone`` at ``layer``; a test checks it).
@@ -77,6 +78,7 @@ class Profile:
     hidden_size: int = 100
     ae_epochs: int = 25
     ae_batch_size: int = 12
+    ae_hidden_sweep: tuple[int, ...] = (10, 50, 100, 200, 500)
     ae_init: str = "uniform"
     ae_weight_decay: float = 0.0
     relatedness_threshold: float = 0.85
@@ -124,9 +126,10 @@ PROFILES: dict[str, Profile] = {
                          expert_flip=True, paper_tasks=True, rehearsal=True),
 }
 # the rehearsal at its smallest (make test): three classes a task, one epoch of everything
-# (and AlexNet's fc6/fc7 64 units wide: a whole-network expert of 3.2 M weights instead of 61 M)
+# (AlexNet's fc6/fc7 64 units wide: a whole-network expert of 3.2 M weights instead of 61 M; and 01's sweep of
+# code sizes at its two ends of interest, since 500 units on 43,264 values are 2 GB of weights and Adagrad state)
 PROFILES["smoke"] = dataclasses.replace(PROFILES["rehearsal"], name="smoke", backbone="alexnet_slim_untrained",
-                                        ae_epochs=1, video_epochs=1, max_classes=3)
+                                        ae_epochs=1, video_epochs=1, max_classes=3, ae_hidden_sweep=(10, 100))
 # ... and the same without ImageNet images, the set-up of a user who has only the paper's datasets
 PROFILES["smoke-no-imagenet"] = dataclasses.replace(PROFILES["smoke"], name="smoke-no-imagenet", rehearsal_imagenet=False)
 

@@ -57,6 +57,9 @@ def test_the_smoke_profile_is_the_rehearsal_on_three_classes_a_task(built, monke
     assert smoke.rehearsal and smoke.paper_tasks and smoke.layer == full.layer
     # AlexNet with narrow fc6/fc7: the same conv trunk, so the same gate features and code paths
     assert (full.backbone, smoke.backbone) == ("alexnet_untrained", "alexnet_slim_untrained")
+    # 01's sweep of code sizes: the paper's five, except on smoke (the ends its code compares)
+    assert full.ae_hidden_sweep == config.get_profile("mini").ae_hidden_sweep == (10, 50, 100, 200, 500)
+    assert smoke.ae_hidden_sweep == (10, 100)
     bench = data.load_benchmark("smoke")
     assert bench.names == list(paper.PAPER_TASKS)
     for name, domain in bench.domains.items():
