@@ -88,6 +88,9 @@ def test_two_tasks_learned_routed_and_scored(tmp_path, tasks, monkeypatch):
         assert torch.equal(multi.task_index, task_index) and torch.equal(multi.labels, labels)
     assert (task_index != hard_routes).any()  # so the comparison tells the multi-expert rule from hard routing
     monkeypatch.undo()
+    # ...and the temperature argument is the same as a profile with that temperature
+    flat = learner.predict(images, threshold=0.0, temperature=3.0)
+    assert torch.equal(flat.task_index, task_index) and torch.equal(flat.labels, labels)
     # the system as it stood after the first task: one autoencoder, every sample goes to it
     first_only = learner.evaluate({"digits": tasks["test"]["digits"]}, tasks=["digits"])
     assert first_only["gate_accuracy"] == 1.0 and first_only["expert_gate_accuracy"] >= result["per_task"]["digits"]

@@ -127,8 +127,11 @@ def test_report_puts_the_headline_tables_on_one_page(tmp_path):
         "video_ssim": {"Expert Gate": {"a": 0.8, "avg": 0.8}, "joint training": {"a": 0.7, "avg": 0.7}},
         "video_sharpness": {"Expert Gate": {"a": 0.9, "avg": 0.9}, "joint training": {"a": 0.95, "avg": 0.95}},
         "video_gate_accuracy": 0.975,
+        "gate_temperature": 0.23, "gate_temperature_calibrated": 0.2331, "gate_temperature_scaled_paper": 0.344,
+        "multi_expert_share": 0.189,
     }
     text = build_report(tmp_path, metrics)
+    assert "t = 0.230; calibrated on the validation split: 0.233" in text and "18.9% of the test samples" in text
     assert "| Expert Gate | 12.5 | 12.5 |" in text and "routed 97.5% of the test clips" in text
     assert "| Expert Gate | 0.8 | 0.9 |" in text  # SSIM and sharpness beside L1
     assert "| Expert Gate (no stored data) | 90.0 | 100.0 | 95.0 |" in text

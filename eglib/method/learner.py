@@ -210,7 +210,8 @@ class LifelongLearner:
 
     @torch.no_grad()
     def predict(self, images: np.ndarray, threshold: float | None = None, tasks: list[str] | None = None,
-                router: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Prediction:
+                router: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                temperature: float | None = None) -> Prediction:
         """Route every image on its own, then run only the experts that received images.
 
         With ``threshold`` (the paper's multi-expert option, 0.1) every expert whose gate
@@ -219,7 +220,8 @@ class LifelongLearner:
         ``tasks`` restricts the gate to those tasks: the system as it stood when they were the
         only ones learned (e.g. the first three, for the paper's Table 1). ``router`` replaces the
         gate by another rule that maps gate features ``[N, D]`` to task indices ``[N]`` into
-        ``tasks`` (e.g. the discriminative task classifier baseline).
+        ``tasks`` (e.g. the discriminative task classifier baseline). ``temperature`` replaces the
+        profile's gate temperature (it matters only with a ``threshold``).
         """
         tasks = self._known_tasks(tasks)
         if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
@@ -228,7 +230,8 @@ class LifelongLearner:
                              "(the paper's multi-expert option uses 0.1; None routes each sample to one expert).")
         gate_features, inputs = self._query_features(images)                    # one backbone pass
         if router is None:
-            gate = self.zoo.gate(temperature=self.profile.gate_temperature, tasks=tasks)
+            gate = self.zoo.gate(temperature=self.profile.gate_temperature if temperature is None else temperature,
+                                 tasks=tasks)
             probabilities = gate.probabilities(gate_features).cpu()                  # [N, K]
             routes = gate.route_probabilities(probabilities, threshold)              # [N] or [N, K]
         else:
@@ -246,10 +249,11 @@ class LifelongLearner:
 
     def evaluate(self, test_sets: dict[str, LabelledImages], threshold: float | None = None,
                  tasks: list[str] | None = None,
-                 router: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict:
+                 router: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 temperature: float | None = None) -> dict:
         """Per-task and mean accuracy of Expert Gate (a misrouted sample is wrong) and of the gate,
         routing among ``tasks`` (default: every learned task; each test set's task must be one);
-        ``threshold`` and ``router`` as in :meth:`predict`."""
+        ``threshold``, ``router`` and ``temperature`` as in :meth:`predict`."""
         tasks = self._known_tasks(tasks)
         outside = [name for name in test_sets if name not in tasks]
         if outside:
@@ -268,7 +272,7 @@ class LifelongLearner:
                 raise ValueError(f"Test set {name!r}: {len(images)} images but {len(labels)} labels.")
         per_task, gate_per_task = {}, {}
         for name, (images, labels) in test_sets.items():
-            prediction = self.predict(images, threshold=threshold, tasks=tasks, router=router)
+            prediction = self.predict(images, threshold=threshold, tasks=tasks, router=router, temperature=temperature)
             own = prediction.tasks.index(name)
             routed_right = prediction.task_index == own
             correct = routed_right & (prediction.labels == torch.as_tensor(np.asarray(labels), dtype=torch.long))

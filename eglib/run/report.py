@@ -117,6 +117,13 @@ def build_report(run: Path, metrics: dict[str, Any]) -> str:
                                   "Expert Gate (no stored data)": metrics["gate_accuracy_per_domain"]}),
                   "", "Paper (six tasks): classifier 97.8, Expert Gate 97.6.", "",
                   "![routing](figures/02_routing_confusion.png)", "", "![stored samples](figures/02_stored_samples.png)", ""]
+    if "gate_temperature_calibrated" in metrics:
+        lines += [f"Gate temperature t = {metrics['gate_temperature']:.3f}; calibrated on the validation split: "
+                  f"{metrics['gate_temperature_calibrated']:.3f}; the paper's t = 2 scaled by sqrt(D): "
+                  f"{metrics['gate_temperature_scaled_paper']:.3f}. With the multi-expert threshold, "
+                  f"{metrics['multi_expert_share']:.1%} of "
+                  f"the test samples reach more than one expert (paper: {paper_numbers.MULTI_EXPERT_SHARE}%).", "",
+                  "![temperature](figures/02_temperature.png)", ""]
     if "relatedness" in metrics:
         lines += ["## Relatedness (Figure 3 analogue; row = new task, column = old task)", "",
                   _matrix(metrics["relatedness"], "new_tasks", "old_tasks"), "",
