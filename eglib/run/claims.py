@@ -62,6 +62,7 @@ CLAIMS: dict[str, Claim] = {claim.statement: claim for claim in [
     Claim("03", "relatedness within 0.10 of the paper's Figure 3 values", PAPER),
     Claim("03", "relatedness is asymmetric (some pair differs by > 0.1)", MINI),
     Claim("04", "every LwF run distilled from its source", EVERY),
+    Claim("04", "04's pairs span relatedness: >= 3 above 0.85 and >= 3 under 0.5", MINI),
     Claim("04", "on mini, LwF and FT end within 10 points and relatedness does not predict the gain", MINI),
     Claim("04", "the 0.85 rule picks the better method for >= 60% of Figure 6's pairs", PAPER),
     Claim("05", "at the profile's t the 0.1 threshold moves Expert Gate by -0.25 to +1 point", MINI),
