@@ -31,6 +31,7 @@ data: $(STAMP)
 	$(PY) data_scripts/make_mini.py
 
 reproduce: $(STAMP)
+	$(if $(filter mini,$(PROFILE)),$(PY) data_scripts/make_mini.py)
 	$(PY) -m eglib.run.reproduce --profile $(PROFILE) --device $(DEVICE) $(if $(SEEDS),--seeds $(SEEDS),--seed $(SEED)) \
 	  $(if $(RESUME),--resume $(RESUME))
 

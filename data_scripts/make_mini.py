@@ -7,6 +7,7 @@ procedural generators. The result lands in $EGLIB_DATA/mini (default: data/mini)
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eglib import config, data  # noqa: E402
+
+
+def _stored_version(folder: Path) -> int | None:
+    """The version in ``folder``'s manifest, or ``None`` when there is no readable one."""
+    try:
+        return json.loads((folder / "manifest.json").read_text()).get("version")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def main() -> None:
@@ -24,7 +33,12 @@ def main() -> None:
     args = parser.parse_args()
     root = args.root or config.data_root()
     folder = root / "mini"
-    if folder.exists() and not args.force:
+    stored = _stored_version(folder)
+    if stored is not None and stored != data.MINI_VERSION and not args.force:
+        # generated from bundled data and seeds, so a rebuild loses nothing
+        print(f"{folder} holds mini benchmark version {stored}; this eglib builds version {data.MINI_VERSION}. "
+              "Rebuilding it.")
+    elif folder.exists() and not args.force:
         try:
             manifest = data.check_mini(folder)
         except data.DataError as error:

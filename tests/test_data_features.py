@@ -245,3 +245,21 @@ def test_paper_profile_is_refused_before_any_work(data_root):
 
 def test_base_images_share_nothing_with_the_photos_domain():
     assert not set(mini_images.BASE_IMAGES) & set(mini_images._photographs())
+
+
+def test_make_mini_rebuilds_a_folder_of_an_older_version(built, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    root = tmp_path / "old"
+    shutil.copytree(built, root)
+    manifest = root / "mini" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace(f'"version": {data.MINI_VERSION}', '"version": 1'))
+    with pytest.raises(data.DataError, match="another version"):
+        data.load_mini(root, build=False)  # the loader never replaces a folder silently...
+    script = Path(__file__).resolve().parent.parent / "data_scripts" / "make_mini.py"
+    done = subprocess.run([sys.executable, str(script), "--root", str(root)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "version 1" in done.stdout and "Rebuilding" in done.stdout  # ...make_mini.py says it rebuilds
+    assert data.load_mini(root, build=False).names == data.load_mini(built, build=False).names
