@@ -14,7 +14,7 @@ DEVICE  ?= cpu
 SEED    ?= 0
 SEEDS   ?=
 
-.PHONY: venv reproduce rehearse test unit nbval data notebooks clean-notebooks check-clean benchmark
+.PHONY: venv reproduce rehearse test unit nbval data notebooks clean-notebooks check-clean benchmark lab
 
 venv: $(STAMP)
 
@@ -71,6 +71,19 @@ notebooks: $(STAMP)
 	  EGLIB_PROGRESS=0 $(VENV)/bin/papermill --cwd notebooks --kernel python3 $$nb $$out && mv $$out $$nb \
 	  || { echo "$$nb failed: see $$out (the committed notebook is unchanged)"; exit 1; }; done
 	$(PY) -m eglib.run.nbclean notebooks/*.ipynb
+
+# Strip the run metadata that Jupyter and papermill add (make test checks that the notebooks are clean)
+clean-notebooks: $(STAMP)
+	$(PY) -m eglib.run.nbclean notebooks/*.ipynb
+
+check-clean: $(STAMP)
+	$(PY) -m eglib.run.nbclean --check notebooks/*.ipynb
+
+# Explore the notebooks in JupyterLab with the suite's venv (kernel "python3"); what they run lands in
+# runs/interactive/. Before committing a notebook opened there: make clean-notebooks (or make notebooks).
+lab: $(STAMP)
+	$(PY) data_scripts/make_mini.py
+	$(VENV)/bin/jupyter lab notebooks/
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/bench_foundation.py

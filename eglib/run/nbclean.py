@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.check:
                 path.write_text(cleaned)
     if args.check and dirty:
-        print("Notebooks not clean (run `python -m eglib.run.nbclean notebooks/*.ipynb`):", *map(str, dirty), sep="\n  ")
+        print("Notebooks not clean (run `make clean-notebooks`, or `python -m eglib.run.nbclean notebooks/*.ipynb`):", *map(str, dirty), sep="\n  ")
         return 1
     return 0
 
