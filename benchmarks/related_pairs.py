@@ -31,10 +31,10 @@ from eglib.baselines.taskclassifier import train_task_classifier
 from eglib.data import mini_images
 from eglib.features import extract
 from eglib.method.autoencoder import train_autoencoders
-from eglib.method.relatedness import relatedness_from_errors
+from eglib.method.relatedness import task_relatedness
 from eglib.method.standardizer import FeatureStandardizer
 
-SIZES = {"train": 400, "val": 100, "test": 200}
+SIZES = data.SPLIT_SIZES  # each candidate task is sized like a mini domain
 
 
 def _mnist(digits: list[int], rng: np.random.Generator, pen: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -93,8 +93,7 @@ def measure(seed: int) -> None:
         autoencoders = train_autoencoders({n: tasks[n]["train"] for n in names}, standardizer=standardizer,
                                           seeds={n: seed + i for i, n in enumerate(names)},
                                           **profile.autoencoder_options())
-        rel = {(new, old): relatedness_from_errors(autoencoders[new].mean_error(tasks[new]["val"]),
-                                                   autoencoders[old].mean_error(tasks[new]["val"]))
+        rel = {(new, old): task_relatedness(autoencoders[new], autoencoders[old], tasks[new]["val"])
                for new, old in (("A", "B"), ("B", "A"))}
         test_x = torch.cat([tasks[n]["test"] for n in names])
         test_y = torch.cat([torch.full((len(tasks[n]["test"]),), i) for i, n in enumerate(names)])
