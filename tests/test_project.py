@@ -211,3 +211,14 @@ def test_an_image_grid_row_may_hold_fewer_images_than_columns():
     axes = np.array(figure.axes).reshape(2, 10)
     assert [len(axis.images) for axis in axes[0]] == [1] * 3 + [0] * 7
     assert all(len(axis.images) == 1 for axis in axes[1])
+
+
+def test_method_diagram_states_the_rule_it_is_given():
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    from eglib.run import diagram
+
+    figure = diagram.method_diagram(threshold=0.7)
+    texts = " ".join(text.get_text() for text in figure.axes[0].texts)
+    assert "Rel > 0.7 ?" in texts and "softmax(−e / t)" in texts and "Rel = 2 − Er_a / Er_k" in texts
+    assert len(figure.axes[0].patches) == len(diagram.TEST_ROW) + len(diagram.TRAIN_ROW)
