@@ -14,9 +14,11 @@ DEVICE  ?= cpu
 SEED    ?= 0
 SEEDS   ?=
 # unit tests: one pytest worker per core, each on one thread (on 2 cores 1.4x faster than one
-# process on two threads: most tests are Python and process start-up, not arithmetic)
+# process on two threads: most tests are Python and process start-up, not arithmetic); then the
+# timing-sensitive ones (marked serial: random kills timed on an uninterrupted run) alone
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
-UNIT    := OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) -p no:cacheprovider tests
+UNIT    := OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) -p no:cacheprovider -m "not serial" tests \
+	&& $(PY) -m pytest -q -p no:cacheprovider -m serial tests
 
 .PHONY: venv reproduce rehearse test unit nbval data notebooks clean-notebooks check-clean benchmark lab
 

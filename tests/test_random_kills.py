@@ -147,6 +147,7 @@ def zoo_with_a(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.serial  # its kill moments are timed on an uninterrupted add: other load would shift them
 def test_sigkill_at_random_moments_never_harms_the_zoo(zoo_with_a, tmp_path):
     before = fingerprint(zoo_with_a, "a")
     server = ForkServer(tmp_path / "server.stderr")
