@@ -61,6 +61,7 @@ test: $(STAMP)
 	$(UNIT)
 	EGLIB_PROGRESS=0 $(PY) -m pytest -q --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
 	rm -rf runs/rehearsal-test && mkdir -p runs/rehearsal-test
+	$(PY) -c "from eglib.data import rehearsal; rehearsal.ensure_built()"  # once, before the two lanes share it
 	@echo "smoke rehearsal 00-06 and its no-ImageNet 03 + 05, side by side (logs in runs/rehearsal-test/)"
 	@export OMP_NUM_THREADS=1; \
 	$(SMOKE) --profile smoke --runs runs/rehearsal-test/smoke > runs/rehearsal-test/smoke.log 2>&1 & smoke=$$!; \
