@@ -198,3 +198,25 @@ def test_stacked_training_makes_the_updates_of_training_alone(init, weight_decay
         for ours, theirs in ((autoencoder.network.encoder, reference.encoder), (autoencoder.network.decoder, reference.decoder)):
             torch.testing.assert_close(ours.weight, theirs.weight, rtol=1e-4, atol=1e-5)
             torch.testing.assert_close(ours.bias, theirs.bias, rtol=1e-4, atol=1e-5)
+
+
+def test_a_snapshot_is_the_network_of_a_shorter_run(cluster_data):
+    train = {f"t{k}": cluster_data["train"][k] for k in range(2)}
+    standardizer = FeatureStandardizer.fit(torch.cat(list(train.values())))
+    long = train_autoencoders(train, standardizer=standardizer, hidden_size=8, epochs=6, snapshot_epochs=(0, 3, 6),
+                              device="cpu")
+    short = train_autoencoders(train, standardizer=standardizer, hidden_size=8, epochs=3, device="cpu")
+    x = torch.cat(list(train.values()))
+    for name in train:
+        assert sorted(long[name].log.snapshots) == [0, 3, 6]
+        assert torch.allclose(long[name].at_epoch(3).reconstruction_error(x), short[name].reconstruction_error(x))
+        assert torch.equal(long[name].at_epoch(6).reconstruction_error(x), long[name].reconstruction_error(x))
+        assert not torch.allclose(long[name].at_epoch(0).reconstruction_error(x), short[name].reconstruction_error(x))
+    gate = ExpertGate()
+    for name, autoencoder in long.items():
+        gate.add(name, autoencoder)
+    assert torch.allclose(gate.at_epoch(3).errors(x), torch.stack([short[n].reconstruction_error(x) for n in train], 1))
+    with pytest.raises(KeyError, match="snapshot_epochs"):
+        long["t0"].at_epoch(4)
+    with pytest.raises(ValueError, match="snapshot_epochs"):
+        train_autoencoders(train, standardizer=standardizer, epochs=3, snapshot_epochs=(5,), device="cpu")

@@ -78,3 +78,13 @@ def test_every_notebook_with_expected_numbers_checks_them_after_saving():
 
 def test_readme_table_matches_the_code():
     assert expected.markdown() in (REPO / "README.md").read_text()
+
+
+def test_measuring_mode_reports_a_moved_number_without_failing(monkeypatch):
+    moved = metrics_at(2.0, "02")
+    monkeypatch.setenv("EGLIB_EXPECTED", "off")
+    table = expected.check("02", "mini", moved)
+    assert not table["holds"].any()
+    monkeypatch.setenv("EGLIB_EXPECTED", "on")
+    with pytest.raises(expected.RegressionError, match="EGLIB_EXPECTED=off"):
+        expected.check("02", "mini", moved)

@@ -98,3 +98,26 @@ def test_a_reused_model_costs_its_original_training_time(run_dir):
     row = cost.table().loc["method"]
     assert row["reused_seconds"] == 12.5 and 12.5 <= row["seconds"] < 15
     assert not reuse.store("big", {"w": torch.zeros(reuse.MAX_BYTES // 4 + 1)}, {}, seconds=1.0)  # too big to keep
+
+
+def test_autoencoders_of_the_same_call_are_read_back_and_a_watched_call_trains(run_dir, monkeypatch):
+    from eglib.method import autoencoder
+    from eglib.method.standardizer import FeatureStandardizer
+
+    generator = torch.Generator().manual_seed(2)
+    train = {"a": torch.randn(30, 6, generator=generator), "b": torch.randn(30, 6, generator=generator) + 1}
+    standardizer = FeatureStandardizer.fit(torch.cat(list(train.values())))
+    options = {"standardizer": standardizer, "hidden_size": 3, "epochs": 2, "device": "cpu"}
+    first = autoencoder.train_autoencoders(train, **options)
+    before = reuse.reused_seconds()
+    monkeypatch.setattr(autoencoder, "descend", no_training)
+    again = autoencoder.train_autoencoders(train, **options)
+    assert reuse.reused_seconds() > before
+    for name in train:
+        assert torch.equal(again[name].reconstruction_error(train[name]), first[name].reconstruction_error(train[name]))
+        assert again[name].log.train_loss == first[name].log.train_loss
+    for changed in ({"seeds": {"a": 5, "b": 1}}, {"epochs": 3}, {"snapshot_epochs": (1,)}):
+        with pytest.raises(AssertionError, match="trained although"):
+            autoencoder.train_autoencoders(train, **{**options, **changed})
+    with pytest.raises(AssertionError, match="trained although"):  # a call that logs validation errors trains
+        autoencoder.train_autoencoders(train, {"a": train["a"]}, **options)

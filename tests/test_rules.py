@@ -57,11 +57,12 @@ def test_every_claim_belongs_to_a_notebook_and_known_profiles():
 
 
 def test_claims_are_asked_by_name_and_recorded():
-    mini, rehearsal = claims.Claims("05_lifelong_pipeline", "mini"), claims.Claims("05", "rehearsal")
+    paper, rehearsal = claims.Claims("05_lifelong_pipeline", "paper"), claims.Claims("05", "rehearsal")
     statement = "Expert Gate is close below the oracle-gated FT experts"
-    assert mini.applies(statement) and not rehearsal.applies(statement)
-    assert mini.tolerance(statement) == (0.01, 0.08)
+    assert paper.applies(statement) and not rehearsal.applies(statement)
+    assert paper.tolerance(statement) == (0.02, 0.03)
     assert rehearsal.record() == {"checked": [], "skipped": [statement]}
+    mini = claims.Claims("05", "mini")
     with pytest.raises(KeyError, match="No claim"):
         mini.applies("a claim nobody listed")
     with pytest.raises(KeyError, match="No claim"):

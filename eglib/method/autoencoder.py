@@ -11,18 +11,24 @@ a sample is the Euclidean distance between ``z`` and its reconstruction.
 :func:`train_autoencoders` trains several tasks' autoencoders as one stacked model (one batched
 matrix product per layer), each on its own data with its own seeded batch order and Adagrad
 state: the same updates as training each alone (up to the rounding of a batched matrix
-product), without a Python loop over tasks.
+product), without a Python loop over tasks. A call that an identical earlier call of the same run
+already made (same features, seeds, settings and code) returns that call's autoencoders from
+``<run>/reuse`` (:mod:`eglib.reuse`) instead of training them again.
 """
 
 from __future__ import annotations
 
+import functools
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eglib import optim, timing
+from eglib import optim, reuse, timing
 from eglib.progress import progress
 from eglib.config import resolve_device
 from eglib.method.standardizer import FeatureStandardizer
@@ -68,10 +74,13 @@ class TrainingLog:
     """Mean training loss (BCE) and, when validation data was given, mean val error (L2), per epoch.
 
     Entry 0 of each list is measured before the first update, entry ``e`` after epoch ``e``.
+    ``snapshots`` holds the network's state after each epoch asked for with ``snapshot_epochs``
+    (e.g. to draw the gate's accuracy against training length from one run).
     """
 
     train_loss: list[float] = field(default_factory=list)
     val_error: list[float] = field(default_factory=list)
+    snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,6 +121,16 @@ class TaskAutoencoder:
         state = {f"network.{k}": v.cpu() for k, v in self.network.state_dict().items()}
         state.update({f"standardizer.{k}": v for k, v in self.standardizer.state_dict().items()})
         return state
+
+    def at_epoch(self, epoch: int) -> "TaskAutoencoder":
+        """This autoencoder as it was after ``epoch`` (one of the ``snapshot_epochs`` it was trained with)."""
+        if epoch not in self.log.snapshots:
+            raise KeyError(f"No snapshot of epoch {epoch}; this autoencoder kept {sorted(self.log.snapshots)}. "
+                           "Train with snapshot_epochs=[...] naming the epochs you need.")
+        network = GateAutoencoder(self.dim, self.hidden_size)
+        network.load_state_dict(self.log.snapshots[epoch])
+        return TaskAutoencoder(network=network.to(self.network.encoder.weight.device).eval(),
+                               standardizer=self.standardizer)
 
     @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor]) -> "TaskAutoencoder":
@@ -166,7 +185,7 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
                        *, standardizer: FeatureStandardizer, seeds: dict[str, int] | None = None,
                        hidden_size: int = 100, epochs: int = 25, batch_size: int = 12, lr: float = 1e-2,
                        weight_decay: float = 5e-4, init: str = "uniform", device: str | torch.device = "auto",
-                       stack_bytes: int = 1 << 30) -> dict[str, TaskAutoencoder]:
+                       stack_bytes: int = 1 << 30, snapshot_epochs: Sequence[int] = ()) -> dict[str, TaskAutoencoder]:
     """Train several tasks' autoencoders together, each on its own data as if alone.
 
     Tasks with the same number of training samples are stacked into one batched model: every step
@@ -185,6 +204,8 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
         init: ``"uniform"`` (PyTorch's default) or ``"sparse"`` (the authors' code).
         device: where training runs.
         stack_bytes: bound on the stacked training features ``[K, N, D]`` held at once.
+        snapshot_epochs: epochs (0 to ``epochs``) after which each network's state is kept in
+            ``log.snapshots`` (:meth:`TaskAutoencoder.at_epoch`); training is the same without them.
 
     Returns:
         ``{task: TaskAutoencoder}`` in the order of ``train_features``.
@@ -193,6 +214,9 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
         raise ValueError("hidden_size, epochs and batch_size must all be positive.")
     if init not in INITS:
         raise ValueError(f"Unknown init {init!r}; use one of {INITS}.")
+    snapshot_epochs = sorted(set(int(e) for e in snapshot_epochs))
+    if snapshot_epochs and not 0 <= snapshot_epochs[0] <= snapshot_epochs[-1] <= epochs:
+        raise ValueError(f"snapshot_epochs must lie in 0..{epochs} (the epochs trained); got {snapshot_epochs}.")
     if not train_features:
         raise ValueError("No task to train an autoencoder for.")
     for name, features in train_features.items():
@@ -204,7 +228,16 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
             standardizer.check(val_features[name])
     device = resolve_device(device)
     seeds = seeds or {name: index for index, name in enumerate(train_features)}
-    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay}
+    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
+                "snapshot_epochs": tuple(snapshot_epochs)}
+    key = reuse.fingerprint("train_autoencoders", _code_digest(), device.type, train_features, standardizer.state_dict(),
+                            {name: seeds[name] for name in train_features}, hidden_size, init, stack_bytes,
+                            {k: v for k, v in settings.items() if k != "snapshot_epochs"})
+    if val_features is None and not snapshot_epochs:  # a call that watches its training always trains
+        stored = reuse.load(key)
+        if stored is not None:
+            return _from_stored(stored, list(train_features), standardizer, hidden_size, device)
+    start = time.perf_counter()
     trained = {}
     by_size: dict[int, list[str]] = {}
     for name, features in train_features.items():
@@ -221,12 +254,35 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
                            [None if val_features is None else val_features.get(name) for name in group],
                            device, **settings)
             trained.update(autoencoders)
-    return {name: trained[name] for name in train_features}
+    trained = {name: trained[name] for name in train_features}
+    reuse.store(key, {f"{name}/{k}": v for name, ae in trained.items() for k, v in ae.network.state_dict().items()},
+                {"train_loss": {name: ae.log.train_loss for name, ae in trained.items()}}, time.perf_counter() - start)
+    return trained
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """This module's and eglib.optim's code: changed training code is a new reuse key."""
+    return reuse.source_digest(Path(__file__), Path(optim.__file__))
+
+
+def _from_stored(stored: tuple[dict[str, torch.Tensor], dict], names: list[str], standardizer: FeatureStandardizer,
+                 hidden_size: int, device: torch.device) -> dict[str, TaskAutoencoder]:
+    """The autoencoders an identical earlier call trained in this run (:mod:`eglib.reuse`)."""
+    state, extra = stored
+    autoencoders = {}
+    for name in names:
+        network = GateAutoencoder(standardizer.dim, hidden_size)
+        network.load_state_dict({k[len(name) + 1:]: v for k, v in state.items() if k.startswith(f"{name}/")})
+        autoencoders[name] = TaskAutoencoder(network=network.to(device).eval(), standardizer=standardizer,
+                                             log=TrainingLog(train_loss=list(extra["train_loss"][name])))
+    return autoencoders
 
 
 def _train_stacked(autoencoders: dict[str, TaskAutoencoder], generators: list[torch.Generator],
                    train: list[torch.Tensor], val: list[torch.Tensor | None], device: torch.device, *,
-                   epochs: int, batch_size: int, lr: float, weight_decay: float) -> None:
+                   epochs: int, batch_size: int, lr: float, weight_decay: float,
+                   snapshot_epochs: tuple[int, ...] = ()) -> None:
     """Train ``K`` autoencoders with ``N`` training samples each, stacked: weights ``[K, ...]``.
 
     ``torch.optim.Adagrad`` (no lr decay, eps 1e-10; weight decay on weights only): its state is
@@ -265,12 +321,19 @@ def _train_stacked(autoencoders: dict[str, TaskAutoencoder], generators: list[to
             if features is not None:
                 model.log.val_error.append(model.mean_error(features.to(device)))
 
+    def snapshot(epoch: int) -> None:
+        if epoch in snapshot_epochs:
+            write_back()
+            for model in models:
+                model.log.snapshots[epoch] = {k: v.detach().cpu().clone() for k, v in model.network.state_dict().items()}
+
     with torch.no_grad():
         for model, loss in zip(models, losses(z).tolist()):
             model.log.train_loss.append(loss)
     log_val()
+    snapshot(0)
     rows = torch.arange(len(models), device=device).unsqueeze(1)
-    for _ in progress(range(epochs), f"autoencoders of {len(models)} task(s)"):
+    for epoch in progress(range(1, epochs + 1), f"autoencoders of {len(models)} task(s)"):
         orders = torch.stack([torch.randperm(z.shape[1], generator=g) for g in generators]).to(device)  # [K, N]
         totals = torch.zeros(len(models), dtype=torch.float64)
         for start in range(0, z.shape[1], batch_size):
@@ -283,6 +346,7 @@ def _train_stacked(autoencoders: dict[str, TaskAutoencoder], generators: list[to
         if any(features is not None for features in val):
             write_back()
             log_val()
+        snapshot(epoch)
     write_back()
     for model in models:
         model.network.eval()

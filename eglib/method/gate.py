@@ -63,6 +63,13 @@ class ExpertGate:
         self.autoencoders[name] = autoencoder
         self._stacked = None
 
+    def at_epoch(self, epoch: int) -> "ExpertGate":
+        """The gate of every autoencoder as it was after ``epoch`` (trained with ``snapshot_epochs``)."""
+        gate = ExpertGate(temperature=self.temperature, chunk_bytes=self.chunk_bytes)
+        for name, autoencoder in self.autoencoders.items():
+            gate.add(name, autoencoder.at_epoch(epoch))
+        return gate
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Tensors only: the shared standardisation statistics once, then every task's network."""
         if not self.autoencoders:

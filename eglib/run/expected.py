@@ -12,13 +12,16 @@ notebook, and so ``make test``::
 
     expected.check("05", profile.name, metrics)   # in the notebook's last cell, after saving
 
-An intended change is re-measured (``make reproduce SEEDS=0,1,2``) and its new values written here.
-``python -m eglib.run.expected`` prints the table (README, "Expected numbers").
+An intended change is re-measured and its new values written here: ``EGLIB_EXPECTED=off make
+reproduce SEEDS=0,1,2`` runs the notebooks with the check reporting instead of failing (the table
+still shows which numbers moved). ``python -m eglib.run.expected`` prints the table (README,
+"Expected numbers").
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,27 +91,28 @@ class Expected:
 
 SEEDS_1202 = "seeds 0-2, make reproduce SEEDS=0,1,2, 2026-12-02 (37b8f59)"
 SEEDS_1204 = "seeds 0-2, 2026-12-04 (seed 0: the committed notebook; 1, 2: --seeds 1,2 --only 03 06)"
+SEEDS_AE200 = "seeds 0-2, 2026-12-04, 200-epoch autoencoders (seed 0: the committed notebook; 1, 2: --seeds 1,2)"
 
 EXPECTED: dict[str, list[Expected]] = {"mini": [
-    Expected("02", "gate accuracy (hard routing)", ("gate_accuracy",), (0.968, 0.962, 0.965),
-             ACCURACY_FLOOR, SEEDS_1202),
+    Expected("02", "gate accuracy (hard routing)", ("gate_accuracy",), (0.987, 0.983, 0.983),
+             ACCURACY_FLOOR, SEEDS_AE200),
     Expected("02", "discriminative task classifier", ("discriminative_accuracy",), (0.995, 0.991, 0.981),
              ACCURACY_FLOOR, SEEDS_1202),
     Expected("03", "mean relatedness of the pairs", ("relatedness",),
-             (0.392, 0.404, 0.396), RELATEDNESS_FLOOR, SEEDS_1204, summary="mean pair"),
+             (0.143, 0.139, 0.146), RELATEDNESS_FLOOR, SEEDS_AE200, summary="mean pair"),
     Expected("03", "highest relatedness of a pair", ("relatedness",),
-             (0.692, 0.734, 0.673), RELATEDNESS_FLOOR, SEEDS_1204, summary="highest pair"),
-    Expected("05", "Expert Gate accuracy", ("expert_gate_accuracy",), (0.913, 0.910, 0.884),
-             ACCURACY_FLOOR, SEEDS_1202),
+             (0.664, 0.643, 0.557), RELATEDNESS_FLOOR, SEEDS_AE200, summary="highest pair"),
+    Expected("05", "Expert Gate accuracy", ("expert_gate_accuracy",), (0.933, 0.928, 0.917),
+             ACCURACY_FLOOR, SEEDS_AE200),
     Expected("05", "oracle LwF experts", ("oracle_lwf_accuracy",), (0.940, 0.946, 0.946),
              ACCURACY_FLOOR, SEEDS_1202),
     Expected("05", "joint training", ("joint_accuracy",), (0.918, 0.923, 0.905), ACCURACY_FLOOR, SEEDS_1202),
     Expected("06", "video: Expert Gate L1", ("video_l1", "Expert Gate", "avg"),
-             (10.686, 10.386, 10.483), L1_FLOOR, SEEDS_1204),
+             (10.649, 10.371, 10.388), L1_FLOOR, SEEDS_AE200),
     Expected("06", "video: joint training L1", ("video_l1", "joint training", "avg"),
              (10.865, 10.613, 10.737), L1_FLOOR, SEEDS_1204),
-    Expected("06", "video: gate accuracy", ("video_gate_accuracy",), (0.983, 0.990, 0.980),
-             ACCURACY_FLOOR, SEEDS_1204),
+    Expected("06", "video: gate accuracy", ("video_gate_accuracy",), (0.990, 1.000, 0.993),
+             ACCURACY_FLOOR, SEEDS_AE200),
 ]}
 
 
@@ -133,16 +137,17 @@ def compare(notebook: str, profile: str, metrics: dict[str, Any]) -> pd.DataFram
 
 def check(notebook: str, profile: str, metrics: dict[str, Any]) -> pd.DataFrame:
     """:func:`compare`, raising :class:`RegressionError` when a number left its band. The message
-    names each number and what to do when the change was intended."""
+    names each number and what to do when the change was intended. With ``EGLIB_EXPECTED=off`` (for
+    re-measuring an intended change) it only returns the table."""
     table = compare(notebook, profile, metrics)
     failed = table[~table["holds"].astype(bool)] if len(table) else table
-    if len(failed):
+    if len(failed) and os.environ.get("EGLIB_EXPECTED", "on") != "off":
         lines = [f"  {name}: {row['this run']:.4f}, expected {row['seeds 0-2 mean']:.4f} ± {row['tolerance']:.4f}"
                  for name, row in failed.iterrows()]
         raise RegressionError(
             f"{notebook} on profile {profile}: headline number(s) outside the seed spread:\n" + "\n".join(lines)
-            + "\nIf the change is intended, measure seeds 0, 1, 2 (make reproduce SEEDS=0,1,2) and record the "
-              "new values in eglib/run/expected.py.")
+            + "\nIf the change is intended, measure seeds 0, 1, 2 (EGLIB_EXPECTED=off make reproduce SEEDS=0,1,2) "
+              "and record the new values in eglib/run/expected.py.")
     return table
 
 
