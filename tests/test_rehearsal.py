@@ -89,6 +89,31 @@ def test_an_interrupted_build_is_rebuilt(tmp_path):
     assert prepare.load_prepared("mnist", root).classes == [str(d) for d in range(10)]
 
 
+def test_callers_at_once_build_the_data_once(tmp_path, monkeypatch):
+    import json
+    import threading
+    import time
+
+    calls = []
+
+    def slow_build(root):
+        calls.append(root)
+        time.sleep(0.3)  # long enough for the other caller to arrive while this one builds
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "ready.json").write_text(json.dumps({"version": rehearsal.REHEARSAL_VERSION}))
+        return root
+
+    monkeypatch.setattr(rehearsal, "build", slow_build)
+    root = tmp_path / "r"
+    results = []
+    callers = [threading.Thread(target=lambda: results.append(rehearsal.ensure_built(root))) for _ in range(3)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert results == [root] * 3 and calls == [root]
+
+
 def test_generated_images_differ_by_task_and_class_and_repeat_by_seed():
     a = rehearsal.generated_image(0, 1, 0)
     assert a.dtype == np.uint8 and a.shape == (rehearsal.IMAGE_SIDE, rehearsal.IMAGE_SIDE, 3)

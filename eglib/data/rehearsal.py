@@ -34,6 +34,11 @@ from eglib.data import prepare
 from eglib.data.downloads import load_manifest
 from eglib.video import clips
 
+try:
+    import fcntl  # POSIX: the lock that lets concurrent callers of ensure_built build once
+except ImportError:  # pragma: no cover - Windows: no lock; build the data once before parallel runs
+    fcntl = None
+
 REHEARSAL_VERSION = 2
 IMAGE_SIDE = 64         # generated images are small; the loader resizes them to 227 px
 IMAGENET_IMAGES = 120   # the stand-in ImageNet validation folder
@@ -228,11 +233,24 @@ def build(root: Path | None = None) -> Path:
     return root
 
 
-def ensure_built(root: Path | None = None) -> Path:
-    """The rehearsal root, built first when it is absent, incomplete or from another version."""
-    root = Path(root) if root is not None else rehearsal_root()
+def _is_ready(root: Path) -> bool:
     try:
-        ready = json.loads((root / "ready.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        ready = {}
-    return root if ready.get("version") == REHEARSAL_VERSION else build(root)
+        return json.loads((root / "ready.json").read_text()).get("version") == REHEARSAL_VERSION
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return False
+
+
+def ensure_built(root: Path | None = None) -> Path:
+    """The rehearsal root, built first when it is absent, incomplete or from another version.
+
+    Processes that call this at once (two rehearsals started side by side) build it once: the
+    first holds a lock file beside ``root`` while it builds, the others wait and then find it ready.
+    """
+    root = Path(root) if root is not None else rehearsal_root()
+    if _is_ready(root):
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the build fails
+        return root if _is_ready(root) else build(root)
