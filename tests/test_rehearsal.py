@@ -166,3 +166,41 @@ def test_the_paper_profile_still_refuses_to_run_without_its_data(tmp_path, monke
     assert reproduce.main(["--profile", "paper", "--only", "04", "--runs", str(tmp_path / "runs")]) == 2
     assert "actions', 'svhn', 'letters', 'mnist']" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_kernel_that_dies_while_starting_is_started_again_and_a_notebook_error_is_not(tmp_path, monkeypatch):
+    import papermill
+
+    calls = []
+
+    def flaky(notebook, out, **kwargs):
+        calls.append(out)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        Path(out).write_text("{}")
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    monkeypatch.setattr(reproduce.time, "sleep", lambda seconds: None)
+    out = tmp_path / "out.ipynb"
+    reproduce.execute_with_kernel_retries(Path("nb.ipynb"), out, {}, tmp_path)
+    assert len(calls) == 2 and out.exists()
+
+    def always_dies(notebook, out, **kwargs):
+        calls.append(out)
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    calls.clear()
+    monkeypatch.setattr(papermill, "execute_notebook", always_dies)
+    with pytest.raises(RuntimeError, match="kernel_info"):
+        reproduce.execute_with_kernel_retries(Path("nb.ipynb"), out, {}, tmp_path)
+    assert len(calls) == reproduce.KERNEL_START_TRIES
+
+    def cell_fails(notebook, out, **kwargs):
+        calls.append(out)
+        raise RuntimeError("some other failure")
+
+    calls.clear()
+    monkeypatch.setattr(papermill, "execute_notebook", cell_fails)
+    with pytest.raises(RuntimeError, match="other failure"):
+        reproduce.execute_with_kernel_retries(Path("nb.ipynb"), out, {}, tmp_path)
+    assert len(calls) == 1

@@ -109,6 +109,32 @@ class Ticker:
         return seconds
 
 
+KERNEL_START_TRIES = 3
+
+
+def execute_with_kernel_retries(notebook: Path, out: Path, parameters: dict[str, Any], notebook_dir: Path) -> None:
+    """``papermill.execute_notebook``, started again when its kernel died before running a cell.
+
+    Two suites started side by side (``make test``'s rehearsal lanes) can give two kernels the same
+    TCP port (jupyter_client picks a free port, then binds it later), and the loser dies with
+    "Kernel died before replying to kernel_info". Nothing has run then, so starting again is safe.
+    A notebook's own errors (:class:`papermill.PapermillExecutionError`) are never retried.
+    """
+    import papermill
+
+    for attempt in range(1, KERNEL_START_TRIES + 1):
+        try:
+            papermill.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name="python3",
+                                       cwd=str(notebook_dir), progress_bar=False, log_output=False)
+            return
+        except RuntimeError as error:
+            if "before replying to kernel_info" not in str(error) or attempt == KERNEL_START_TRIES:
+                raise
+            print(f"{notebook.name}: the kernel died while starting ({error}); starting it again "
+                  f"({attempt + 1}/{KERNEL_START_TRIES})", file=sys.stderr, flush=True)
+            time.sleep(attempt)
+
+
 def run_suite(run: Path, selected: list[Path], parameters: dict[str, Any], expected: dict[str, float],
               notebook_dir: Path, label: str = "") -> tuple[dict[str, Any], dict[str, str]]:
     """Execute ``selected`` notebooks into ``run`` (one seed); write its ``metrics.json`` and
@@ -121,9 +147,7 @@ def run_suite(run: Path, selected: list[Path], parameters: dict[str, Any], expec
     for index, notebook in enumerate(selected, 1):
         ticker = Ticker(f"{label}[{index}/{len(selected)}] {notebook.stem} ...", expected.get(notebook.stem))
         try:
-            papermill.execute_notebook(
-                str(notebook), str(run / "notebooks" / notebook.name), parameters=parameters,
-                kernel_name="python3", cwd=str(notebook_dir), progress_bar=False, log_output=False)
+            execute_with_kernel_retries(notebook, run / "notebooks" / notebook.name, parameters, notebook_dir)
         except papermill.PapermillExecutionError as error:
             # the notebooks are independent: the others still run, and the report lists the failure
             failed[notebook.stem] = f"cell {error.exec_count}: {error.ename}: {error.evalue}"
