@@ -237,15 +237,15 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
         stored = reuse.load(key)
         if stored is not None:
             return _from_stored(stored, list(train_features), standardizer, hidden_size, device)
-    start = time.perf_counter()
+    began = time.perf_counter()
     trained = {}
     by_size: dict[int, list[str]] = {}
     for name, features in train_features.items():
         by_size.setdefault(len(features), []).append(name)
     for size, names in by_size.items():
         per_stack = max(1, stack_bytes // (size * standardizer.dim * 4))
-        for start in range(0, len(names), per_stack):
-            group = names[start:start + per_stack]
+        for first in range(0, len(names), per_stack):
+            group = names[first:first + per_stack]
             networks = {name: _new_network(standardizer.dim, hidden_size, init, seeds[name]) for name in group}
             autoencoders = {name: TaskAutoencoder(network=networks[name][0].to(device), standardizer=standardizer)
                             for name in group}
@@ -256,7 +256,7 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
             trained.update(autoencoders)
     trained = {name: trained[name] for name in train_features}
     reuse.store(key, {f"{name}/{k}": v for name, ae in trained.items() for k, v in ae.network.state_dict().items()},
-                {"train_loss": {name: ae.log.train_loss for name, ae in trained.items()}}, time.perf_counter() - start)
+                {"train_loss": {name: ae.log.train_loss for name, ae in trained.items()}}, time.perf_counter() - began)
     return trained
 
 

@@ -91,7 +91,8 @@ class Expected:
 
 SEEDS_1202 = "seeds 0-2, make reproduce SEEDS=0,1,2, 2026-12-02 (37b8f59)"
 SEEDS_1204 = "seeds 0-2, 2026-12-04 (seed 0: the committed notebook; 1, 2: --seeds 1,2 --only 03 06)"
-SEEDS_AE200 = "seeds 0-2, 2026-12-04, 200-epoch autoencoders (seed 0: the committed notebook; 1, 2: --seeds 1,2)"
+SEEDS_AE200 = ("seeds 0-2, 2026-12-04, 200-epoch autoencoders (seed 0: the committed notebook; 1, 2: "
+               "--seeds 1,2; 05's from its printed table)")
 
 EXPECTED: dict[str, list[Expected]] = {"mini": [
     Expected("02", "gate accuracy (hard routing)", ("gate_accuracy",), (0.987, 0.983, 0.983),
