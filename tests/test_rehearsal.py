@@ -185,22 +185,15 @@ def test_a_kernel_that_dies_while_starting_is_started_again_and_a_notebook_error
     reproduce.execute_with_kernel_retries(Path("nb.ipynb"), out, {}, tmp_path)
     assert len(calls) == 2 and out.exists()
 
-    def always_dies(notebook, out, **kwargs):
-        calls.append(out)
-        raise RuntimeError("Kernel died before replying to kernel_info")
+    # a kernel that never starts is given up after KERNEL_START_TRIES; any other error at once
+    for message, match, tries in (("Kernel died before replying to kernel_info", "kernel_info", reproduce.KERNEL_START_TRIES),
+                                  ("some other failure", "other failure", 1)):
+        def fails(notebook, out, message=message, **kwargs):
+            calls.append(out)
+            raise RuntimeError(message)
 
-    calls.clear()
-    monkeypatch.setattr(papermill, "execute_notebook", always_dies)
-    with pytest.raises(RuntimeError, match="kernel_info"):
-        reproduce.execute_with_kernel_retries(Path("nb.ipynb"), out, {}, tmp_path)
-    assert len(calls) == reproduce.KERNEL_START_TRIES
-
-    def cell_fails(notebook, out, **kwargs):
-        calls.append(out)
-        raise RuntimeError("some other failure")
-
-    calls.clear()
-    monkeypatch.setattr(papermill, "execute_notebook", cell_fails)
-    with pytest.raises(RuntimeError, match="other failure"):
-        reproduce.execute_with_kernel_retries(Path("nb.ipynb"), out, {}, tmp_path)
-    assert len(calls) == 1
+        calls.clear()
+        monkeypatch.setattr(papermill, "execute_notebook", fails)
+        with pytest.raises(RuntimeError, match=match):
+            reproduce.execute_with_kernel_retries(Path("nb.ipynb"), out, {}, tmp_path)
+        assert len(calls) == tries

@@ -230,10 +230,13 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
     seeds = seeds or {name: index for index, name in enumerate(train_features)}
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
                 "snapshot_epochs": tuple(snapshot_epochs)}
-    key = reuse.fingerprint("train_autoencoders", _code_digest(), device.type, train_features, standardizer.state_dict(),
-                            {name: seeds[name] for name in train_features}, hidden_size, init, stack_bytes,
-                            {k: v for k, v in settings.items() if k != "snapshot_epochs"})
-    if val_features is None and not snapshot_epochs:  # a call that watches its training always trains
+    # the features are hashed only when a result could be stored: reuse on, and small enough to keep
+    weights = len(train_features) * 2 * standardizer.dim * hidden_size * 4
+    key = None if not reuse.enabled() or weights > reuse.MAX_BYTES else reuse.fingerprint(
+        "train_autoencoders", _code_digest(), device.type, train_features, standardizer.state_dict(),
+        {name: seeds[name] for name in train_features}, hidden_size, init, stack_bytes,
+        {k: v for k, v in settings.items() if k != "snapshot_epochs"})
+    if key is not None and val_features is None and not snapshot_epochs:  # a watched call always trains
         stored = reuse.load(key)
         if stored is not None:
             return _from_stored(stored, list(train_features), standardizer, hidden_size, device)
@@ -255,8 +258,9 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
                            device, **settings)
             trained.update(autoencoders)
     trained = {name: trained[name] for name in train_features}
-    reuse.store(key, {f"{name}/{k}": v for name, ae in trained.items() for k, v in ae.network.state_dict().items()},
-                {"train_loss": {name: ae.log.train_loss for name, ae in trained.items()}}, time.perf_counter() - began)
+    if key is not None:
+        reuse.store(key, {f"{name}/{k}": v for name, ae in trained.items() for k, v in ae.network.state_dict().items()},
+                    {"train_loss": {name: ae.log.train_loss for name, ae in trained.items()}}, time.perf_counter() - began)
     return trained
 
 
