@@ -26,6 +26,8 @@ venv: $(STAMP)
 
 $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "eglib pins Python 3.11: make PYTHON=/path/to/python3.11"'
+	@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); test -x $(PY) || test "$$free" -ge 8 || \
+	  { echo "make venv needs about 8 GB free on this disk (torch alone is ~6 GB); $$free GB are free: remove old clones or runs/ folders, then run make again"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip==25.3"
 	$(PY) -m pip install --quiet -r requirements.txt -c requirements-lock.txt
