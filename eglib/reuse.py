@@ -15,6 +15,9 @@ and looks it up in ``<run>/reuse/`` before training; after training it stores th
   damaged or half-written entry is trained again, never trusted.
 * A reused model counts its original training seconds (:func:`reused_seconds`), so cost tables
   (:class:`eglib.run.costs.CostLog`) still report what the method costs.
+* A reused model leaves torch's global random generator where the training left it (the state
+  after training is stored with the model and restored on a hit), so what runs next draws the
+  same numbers whether the model was trained or read back.
 * ``EGLIB_REUSE=0`` turns reuse off (the unit tests do; so can a user who times training).
 """
 
@@ -33,6 +36,9 @@ from eglib.storage import load_checked, save_checked
 # models larger than this are not stored: whole-AlexNet experts (230 MB each) would fill the disk
 # faster than reuse saves time, and on the paper profile they train on a GPU anyway
 MAX_BYTES = 64 << 20
+# part of every key: entries written in an older layout (without the generator state) are not read
+FORMAT = "reuse entry 2: tensors + global torch generator state"
+_RNG_KEY = "__torch_rng_state__"
 _reused = {"seconds": 0.0}
 
 
@@ -79,7 +85,7 @@ def fingerprint(*parts: Any) -> str:
     dicts, containers item by item -- and of the torch version and thread count, which can change
     the rounding of a training run."""
     digest = hashlib.sha256()
-    for part in (torch.__version__, torch.get_num_threads(), *parts):
+    for part in (FORMAT, torch.__version__, torch.get_num_threads(), *parts):
         _feed(digest, part)
     return digest.hexdigest()
 
@@ -95,24 +101,30 @@ def source_digest(*paths: Path) -> str:
 def load(key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     """The stored tensors and JSON extras of ``key``, or ``None`` (absent, damaged, or reuse off).
 
-    A hit adds the stored training seconds to :func:`reused_seconds`.
+    A hit adds the stored training seconds to :func:`reused_seconds` and sets torch's global
+    random generator to the state the training left it in.
     """
     stored = load_checked(folder() / f"{key}.pt") if enabled() else None
-    if stored is None:
+    if stored is None or _RNG_KEY not in stored[0]:
         return None
     state, meta = stored
+    state = dict(state)
+    torch.set_rng_state(state.pop(_RNG_KEY))
     _reused["seconds"] += float(meta.get("seconds", 0.0))
     return state, meta.get("extra", {})
 
 
 def store(key: str, state: dict[str, torch.Tensor], extra: dict[str, Any], seconds: float) -> bool:
-    """Store a trained model's tensors, JSON extras and training seconds under ``key``.
+    """Store a trained model's tensors, JSON extras and training seconds under ``key``, with
+    torch's global generator state as it is now: call it right after the training.
 
     Returns whether it was stored (not when reuse is off or the tensors exceed :data:`MAX_BYTES`).
     """
     if not enabled() or not keeps(state):
         return False
-    save_checked(folder() / f"{key}.pt", {k: v.detach().cpu().contiguous() for k, v in state.items()},
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    tensors[_RNG_KEY] = torch.get_rng_state()
+    save_checked(folder() / f"{key}.pt", tensors,
                  {"seconds": round(seconds, 3), "extra": extra})
     return True
 

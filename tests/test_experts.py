@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -72,6 +74,16 @@ def test_lwf_keeps_the_source_outputs_closer_than_finetuning(source, shapes_task
         drift = {name: float((torch.softmax(model(test_x, BASE), dim=1) - reference).abs().sum(1).mean())
                  for name, model in (("lwf", lwf), ("ft", ft))}
     assert drift["lwf"] < 0.8 * drift["ft"], drift
+    # the drift notebook 04 reports (KL from the source's softened answers) orders them the same way
+    kl = {name: experts.answer_drift(model, source, test_x) for name, model in (("lwf", lwf), ("ft", ft))}
+    assert 0 < kl["lwf"] < kl["ft"], kl
+    assert abs(experts.answer_drift(source, source, test_x)) < 1e-5  # an unchanged model has not drifted
+    # a model without the source's head is read through the source's head on its own body
+    headless, with_source_head = copy.deepcopy(ft), copy.deepcopy(ft)
+    del headless.heads[BASE]
+    with_source_head.heads[BASE] = copy.deepcopy(source.heads[BASE])
+    assert experts.answer_drift(headless, source, test_x) == pytest.approx(
+        experts.answer_drift(with_source_head, source, test_x), rel=1e-6)
     # both learn the new task
     assert experts.accuracy(lwf, "shapes", test_x, test_y) > 0.6
     assert experts.accuracy(ft, "shapes", test_x, test_y) > 0.6

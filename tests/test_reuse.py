@@ -123,3 +123,25 @@ def test_autoencoders_of_the_same_call_are_read_back_and_a_watched_call_trains(r
             autoencoder.train_autoencoders(train, **{**options, **changed})
     with pytest.raises(AssertionError, match="trained although"):  # a call that logs validation errors trains
         autoencoder.train_autoencoders(train, {"a": train["a"]}, **options)
+
+
+def test_a_hit_leaves_the_global_generator_where_the_training_left_it(run_dir, task_data):
+    """What runs after a reused model draws the same numbers as after the training itself."""
+    from eglib.method import autoencoder
+    from eglib.method.standardizer import FeatureStandardizer
+
+    x, y = task_data
+    features = {"a": x.flatten(1), "b": x.flatten(1) + 1}
+    standardizer = FeatureStandardizer.fit(torch.cat(list(features.values())))
+    calls = (lambda: experts.finetune(tiny_source(), "new", x, y, 3, epochs=1, seed=3, device="cpu"),
+             lambda: autoencoder.train_autoencoders(features, standardizer=standardizer, hidden_size=3, epochs=1,
+                                                    device="cpu"))
+    for call in calls:
+        torch.manual_seed(123)
+        call()                                   # trains and stores
+        after_training = torch.rand(4)
+        torch.manual_seed(999)                   # somewhere else entirely
+        hits = reuse.reused_seconds()
+        call()                                   # read back
+        assert reuse.reused_seconds() > hits
+        assert torch.equal(torch.rand(4), after_training)

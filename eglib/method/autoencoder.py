@@ -31,6 +31,7 @@ from torch import nn
 from eglib import optim, reuse, timing
 from eglib.progress import progress
 from eglib.config import resolve_device
+from eglib.method import standardizer as standardizer_module
 from eglib.method.standardizer import FeatureStandardizer
 from eglib.optim import descend
 
@@ -266,8 +267,8 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
 
 @functools.lru_cache(maxsize=1)
 def _code_digest() -> str:
-    """This module's and eglib.optim's code: changed training code is a new reuse key."""
-    return reuse.source_digest(Path(__file__), Path(optim.__file__))
+    """This module's, eglib.optim's and the standardizer's code: changed training code is a new reuse key."""
+    return reuse.source_digest(Path(__file__), Path(optim.__file__), Path(standardizer_module.__file__))
 
 
 def _from_stored(stored: tuple[dict[str, torch.Tensor], dict], names: list[str], standardizer: FeatureStandardizer,
@@ -276,7 +277,8 @@ def _from_stored(stored: tuple[dict[str, torch.Tensor], dict], names: list[str],
     state, extra = stored
     autoencoders = {}
     for name in names:
-        network = GateAutoencoder(standardizer.dim, hidden_size)
+        with torch.random.fork_rng(devices=[]):  # the skeleton's draws leave the restored generator alone
+            network = GateAutoencoder(standardizer.dim, hidden_size)
         network.load_state_dict({k[len(name) + 1:]: v for k, v in state.items() if k.startswith(f"{name}/")})
         autoencoders[name] = TaskAutoencoder(network=network.to(device).eval(), standardizer=standardizer,
                                              log=TrainingLog(train_loss=list(extra["train_loss"][name])))

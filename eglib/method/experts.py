@@ -176,7 +176,9 @@ def reusable(train: Trainer) -> Trainer:
         stored = reuse.load(key)
         if stored is not None:
             state, extra = stored
-            expert = _new_expert_from(source, settings["task"], settings["classes"], list(source.heads), settings["seed"])
+            with torch.random.fork_rng(devices=[]):  # the skeleton's draws leave the restored generator alone
+                expert = _new_expert_from(source, settings["task"], settings["classes"], list(source.heads),
+                                          settings["seed"])
             expert.load_state_dict(state)
             return expert.to(device).eval(), TrainingLog(**extra["log"])
         start = time.perf_counter()
@@ -307,3 +309,30 @@ def accuracy(expert: Expert, head: str, activations: torch.Tensor, labels: torch
     """Share of ``labels [N]`` that head ``head`` predicts from ``activations [N, C, h, w]``."""
     expert.eval()
     return float((logits(expert, head, activations).argmax(1).cpu() == labels.cpu()).float().mean())
+
+
+@torch.no_grad()
+def answer_drift(model: Expert, source: Expert, activations: torch.Tensor, temperature: float = 2.0,
+                 batch_size: int = 256) -> float:
+    """How far ``model``'s answers for the source's tasks moved from ``source``'s own, on
+    ``activations [N, C, h, w]``: the KL divergence KL(source || model) of the temperature-softened
+    outputs, times ``T^2`` as in distillation, averaged over the samples and summed over the
+    source's heads. 0 for a model whose answers did not move.
+
+    A model without one of the source's heads is read through the source's head on the model's
+    own shared layers (what the old task would get from the new body).
+    """
+    model.eval()
+    source.eval()
+    device = next(model.parameters()).device
+    total = 0.0
+    for head in source.heads:
+        student_head = model.heads[head] if head in model.heads else source.heads[head].to(device)
+        divergence = 0.0
+        for start in range(0, len(activations), batch_size):
+            x = activations[start:start + batch_size]
+            student = F.log_softmax(student_head(model.features(x.to(device))) / temperature, dim=1)
+            teacher = F.log_softmax(logits(source, head, x) / temperature, dim=1).to(device)
+            divergence += float((teacher.exp() * (teacher - student)).sum())
+        total += divergence / len(activations) * temperature ** 2
+    return total

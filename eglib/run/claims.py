@@ -40,6 +40,7 @@ class Claim:
 
 
 CLAIMS: dict[str, Claim] = {claim.statement: claim for claim in [
+    Claim("00", "the backbone's ImageNet classifier names three bundled photographs (top 5)", MEASURED),
     Claim("00", "a nearest-centroid rule tells the domains apart (> 80%)", MEASURED),
     Claim("00", "digits, mnist and letters are each other's nearest centroids", MINI),
     Claim("01", "every autoencoder's training loss and validation error fall", MEASURED),
@@ -63,7 +64,7 @@ CLAIMS: dict[str, Claim] = {claim.statement: claim for claim in [
     Claim("03", "stroke domains are each other's most related tasks; photos' is the base task", MINI),
     Claim("03", "no mini pair reaches the 0.85 threshold", MINI),
     Claim("03", "relatedness within 0.10 of the paper's Figure 3 values", PAPER),
-    Claim("03", "relatedness is asymmetric (some pair differs by > 0.1)", MINI),
+    Claim("03", "relatedness is asymmetric (some pair differs by > 0.25)", MINI),
     Claim("04", "every LwF run distilled from its source", ("rehearsal",)),
     Claim("04", "LwF keeps the source's answers closer than FT does, on every pair", MINI),
     Claim("04", "04's pairs span relatedness: >= 3 above 0.85 and >= 3 under 0.5", MINI),
