@@ -99,7 +99,7 @@ check-clean: $(STAMP)
 # runs/interactive/. Before committing a notebook opened there: make clean-notebooks (or make notebooks).
 lab: $(STAMP)
 	$(PY) data_scripts/make_mini.py
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/  # root (a container) needs --allow-root
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/bench_foundation.py
