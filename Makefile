@@ -59,7 +59,7 @@ rehearse: $(STAMP)
 SMOKE := $(PY) -m eglib.run.reproduce --device cpu --seed 0
 test: $(STAMP)
 	$(PY) data_scripts/make_mini.py
-	$(PY) -m eglib.run.nbclean --check notebooks/*.ipynb
+	$(PY) -m eglib.run.nbclean --check --fix-metadata notebooks/*.ipynb  # a JupyterLab autosave is normalised
 	$(UNIT)
 	EGLIB_PROGRESS=0 $(PY) -m pytest -q --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
 	rm -rf runs/rehearsal-test && mkdir -p runs/rehearsal-test

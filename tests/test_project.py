@@ -76,6 +76,64 @@ def test_committed_notebooks_are_executed_and_clean():
         assert not any(o.get("output_type") == "error" for c in code for o in c["outputs"]), path.name
 
 
+def test_every_committed_figure_has_alternative_text():
+    """Each image a notebook shows carries an alt text (eglib.run.outputs.show_figure), which
+    nbconvert writes into the <img> tag and screen readers read; a figure shown by plt.show() has none."""
+    missing = []
+    for path in notebooks():
+        for index, cell in enumerate(json.loads(path.read_text())["cells"]):
+            for output in cell.get("outputs", []):
+                if "image/png" in output.get("data", {}):
+                    alt = output.get("metadata", {}).get("image/png", {}).get("alt", "")
+                    if len(alt.split()) < 5:
+                        missing.append(f"{path.name} cell {index}")
+    assert not missing, f"figures without alternative text: {missing}"
+
+
+def test_show_figure_saves_shows_with_alt_and_refuses_no_alt(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    from IPython import display as ipython_display
+
+    from eglib.run import outputs
+
+    monkeypatch.setenv("EGLIB_RUN_DIR", str(tmp_path))
+    shown = []
+    monkeypatch.setattr(ipython_display, "display", lambda obj, metadata=None: shown.append((obj, metadata)))
+    figure = plt.figure()
+    path = outputs.show_figure(figure, "probe", alt=" A line that rises. ")
+    assert path == tmp_path / "figures" / "probe.png" and path.exists()
+    assert shown == [(figure, {"image/png": {"alt": "A line that rises."}})]
+    assert not plt.fignum_exists(figure.number)  # closed: the inline backend will not show it again
+    with pytest.raises(ValueError, match="alternative text"):
+        outputs.show_figure(plt.figure(), "probe", alt="  ")
+
+
+def test_a_jupyterlab_autosave_is_normalised_and_a_run_cell_still_fails_the_check(tmp_path, capsys):
+    """What JupyterLab writes when it opens and autosaves a notebook (nbformat 4.5 cell ids, the
+    Python version, its own metadata) does not fail make test's check; changed counts do."""
+    import nbformat
+
+    committed = notebooks()[0].read_text()
+    autosaved = nbformat.reads(committed, as_version=4)
+    autosaved.nbformat_minor = 5
+    for index, cell in enumerate(autosaved.cells):
+        cell["id"] = f"cell-{index}"
+        cell.metadata["trusted"] = True
+    autosaved.metadata["language_info"]["version"] = "3.11.9"
+    autosaved.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    path = tmp_path / "00.ipynb"
+    nbformat.write(autosaved, path)
+    assert path.read_text() != committed
+    assert nbclean.main(["--check", path.as_posix()]) == 1                      # the plain check refuses it
+    assert nbclean.main(["--check", "--fix-metadata", path.as_posix()]) == 0    # make test's normalises it
+    assert path.read_text() == committed and "normalised its metadata" in capsys.readouterr().out
+    run = json.loads(committed)
+    next(c for c in run["cells"] if c["cell_type"] == "code")["execution_count"] = 7  # a cell was run again
+    path.write_text(nbclean.dumps(run))
+    assert nbclean.main(["--check", "--fix-metadata", path.as_posix()]) == 1
+    assert json.loads(path.read_text()) == run                                  # and is left as it was
+
+
 def test_cleaner_strips_counts_and_run_metadata():
     dirty = {"metadata": {"kernelspec": {"name": "python3"}, "papermill": {"duration": 3}},
              "nbformat": 4, "nbformat_minor": 5,

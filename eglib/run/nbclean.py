@@ -5,7 +5,11 @@ count as never run, so counts cannot simply be removed); papermill's and Jupyter
 metadata are dropped, so re-running a notebook changes only what it shows.
 
 ``python -m eglib.run.nbclean notebooks/*.ipynb`` rewrites the files; with ``--check`` it changes
-nothing and exits 1 when a file would change (``make test`` runs the check).
+nothing and exits 1 when a file would change. ``make test`` runs ``--check --fix-metadata``: a
+notebook that differs only in metadata (what JupyterLab writes when it merely opens and autosaves
+a notebook: cell ids, ``language_info.version``, a newer ``nbformat_minor``) is normalised in place
+and reported, since nothing the notebook shows changed; a notebook whose execution counts differ
+(cells were run) still fails the check.
 """
 
 from __future__ import annotations
@@ -40,6 +44,18 @@ def clean_notebook(notebook: dict) -> dict:
     return cleaned
 
 
+def _content(notebook: dict) -> list:
+    """What a notebook shows: each cell's type, source, execution count and outputs (no metadata)."""
+    return [(cell.get("cell_type"), "".join(cell.get("source", [])), cell.get("execution_count"),
+             json.dumps([{k: v for k, v in output.items()} for output in cell.get("outputs", [])], sort_keys=True))
+            for cell in notebook.get("cells", [])]
+
+
+def differs_only_in_metadata(notebook: dict) -> bool:
+    """Whether cleaning ``notebook`` would change its metadata (and cell ids) but nothing it shows."""
+    return _content(notebook) == _content(clean_notebook(notebook))
+
+
 def dumps(notebook: dict) -> str:
     """Stable JSON text of a notebook (one-space indent, sorted keys, trailing newline)."""
     return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
@@ -49,12 +65,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("paths", nargs="+", type=Path)
     parser.add_argument("--check", action="store_true", help="report files that would change; write nothing")
+    parser.add_argument("--fix-metadata", action="store_true",
+                        help="with --check: normalise files that differ only in metadata (a JupyterLab autosave) "
+                             "instead of failing on them")
     args = parser.parse_args(argv)
     dirty = []
     for path in args.paths:
         text = path.read_text()
-        cleaned = dumps(clean_notebook(json.loads(text)))
+        notebook = json.loads(text)
+        cleaned = dumps(clean_notebook(notebook))
         if cleaned != text:
+            if args.check and args.fix_metadata and differs_only_in_metadata(notebook):
+                path.write_text(cleaned)
+                print(f"{path}: normalised its metadata (as JupyterLab saves it); nothing it shows changed")
+                continue
             dirty.append(path)
             if not args.check:
                 path.write_text(cleaned)
