@@ -1,6 +1,7 @@
 """What would a Split-MNIST-style pair in the default arrival order cost the gate? Prints; asserts nothing.
 
     .venv/bin/python benchmarks/split_arrival.py [--seeds 0 1 2] [--domains mnist letters digits]
+    .venv/bin/python benchmarks/split_arrival.py --pipeline --domains digits [--seeds 0 1 2]
 
 Issue 12 part 1 asks that at least one task of the mini profile's default arrival order be trained
 with LwF. Between the six mini domains the 0.85 rule never fires (highest pair about 0.66), and
@@ -17,6 +18,10 @@ per seed, with the mini profile's autoencoders (200 epochs):
 
 The halves keep their domain's splits, so each has half its domain's samples (200 training and
 100 test images of the mini benchmark).
+
+``--pipeline`` runs the lifelong learner itself (as notebook 05 does, reuse off) on the arrival
+order with the first ``--domains`` entry cut in two, and prints each arrival's source, relatedness
+and LwF/FT decision, then Expert Gate's and the gate's test accuracy per task (about 80 s a seed).
 """
 
 from __future__ import annotations
@@ -65,12 +70,51 @@ def one_seed(seed: int, split_domains: list[str]) -> list[dict]:
     return rows
 
 
+def one_pipeline(seed: int, cut: str) -> None:
+    """The learner on the mini arrival order with ``cut`` replaced by its halves: decisions, accuracies."""
+    import tempfile
+    from pathlib import Path
+
+    from eglib.method.learner import LifelongLearner
+
+    device = eglib.setup(seed=seed, device="cpu")
+    benchmark = data.load_benchmark("mini")
+    images = {}
+    for name in benchmark.names:
+        domain = benchmark.domains[name]
+        if name != cut:
+            images[name] = {s: (domain.split(s).images, domain.split(s).labels) for s in ("train", "val", "test")}
+            continue
+        for part in data.split_classes(domain):
+            images[part.name] = {s: (domain.split(s).images[part.rows[s]], part.labels[s]) for s in ("train", "val", "test")}
+    with tempfile.TemporaryDirectory() as folder:
+        learner = LifelongLearner(Path(folder) / "zoo", profile="mini", reference_images=benchmark.base, device=device,
+                                  seed=seed, base_candidate=benchmark.base_is_candidate)
+        rows = []
+        for name in images:
+            entry = learner.add_task(name, images[name]["train"], images[name]["val"])
+            rows.append({"task": name, "source": entry["source"], "Rel": entry.get("source_relatedness"),
+                         "method": entry["method"]})
+        result = learner.evaluate({name: pair["test"] for name, pair in images.items()})
+    table = pd.DataFrame(rows).set_index("task")
+    table["Expert Gate"] = pd.Series(result["per_task"])
+    table["gate"] = pd.Series(result["gate_per_task"])
+    print(f"\nseed {seed}: Expert Gate {result['expert_gate_accuracy']:.3f}, gate {result['gate_accuracy']:.3f}")
+    print(table.round(3).to_string())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--domains", nargs="+", default=["mnist", "letters", "digits"],
                         help="the domains to cut in two, one at a time (each needs at least four classes)")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="run the lifelong learner with the first of --domains cut in two (see above)")
     args = parser.parse_args()
+    if args.pipeline:
+        for seed in args.seeds:
+            one_pipeline(seed, args.domains[0])
+        return
     table = pd.DataFrame([row for seed in args.seeds for row in one_seed(seed, args.domains)])
     table["gate - classifier (all)"] = table["gate all"] - table["classifier all"]
     print("\nper seed (accuracies in %, test split; relatedness on the halves' validation splits)")
