@@ -47,7 +47,7 @@ def clean_notebook(notebook: dict) -> dict:
 def _content(notebook: dict) -> list:
     """What a notebook shows: each cell's type, source, execution count and outputs (no metadata)."""
     return [(cell.get("cell_type"), "".join(cell.get("source", [])), cell.get("execution_count"),
-             json.dumps([{k: v for k, v in output.items()} for output in cell.get("outputs", [])], sort_keys=True))
+             json.dumps(cell.get("outputs", []), sort_keys=True))
             for cell in notebook.get("cells", [])]
 
 
