@@ -61,10 +61,10 @@ def world(tmp_path_factory) -> World:
     base = data.load_mini().base[:60].copy()
     learner = LifelongLearner(root / "zoo", profile=PROFILE, reference_images=base, device="cpu")
     train, val = mini_task("shapes")
-    learner.add_task("a", *mini_task("digits"))
+    learner.add_task("a", *mini_task("digits-a"))
     LifelongLearner(root / "empty", profile=PROFILE, reference_images=base, device="cpu")
     (root / "frames").mkdir()  # a frame folder with nothing in it
-    digits = data.load_mini().domains["digits"].split("test")
+    digits = data.load_mini().domains["digits-a"].split("test")
     return World(root, train, val, (digits.images[:8].copy(), digits.labels[:8].copy()))
 
 

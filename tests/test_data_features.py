@@ -21,15 +21,33 @@ def built(tmp_path_factory) -> Path:
     return root
 
 
-def test_build_has_six_domains_with_all_splits(built):
+def test_build_has_seven_domains_with_all_splits(built):
     bench = data.load_mini(built, build=False)
-    assert bench.names == ["digits", "mnist", "letters", "photos", "shapes", "textures"]
+    assert bench.names == ["digits-a", "digits-b", "mnist", "letters", "photos", "shapes", "textures"]
     for domain in bench.domains.values():
         for split, size in data.SPLIT_SIZES.items():
             part = domain.split(split)
             assert part.images.shape == (size, 64, 64, 3) and part.images.dtype == np.uint8
             assert set(np.unique(part.labels)) == set(range(len(domain.classes)))
     assert bench.base.shape == (data.BASE_SIZE, 64, 64, 3)
+
+
+def test_digit_halves_share_a_source_and_split_its_classes(built):
+    """digits-a and digits-b: one source cut by its classes, no original image in two splits."""
+    from sklearn.datasets import load_digits
+
+    bench = data.load_mini(built, build=False)
+    assert bench.cut_domains == ["digits-a", "digits-b"]
+    assert bench.source_of("digits-a") == bench.source_of("digits-b") == "digits"
+    assert bench.source_of("mnist") == "mnist" and bench.source_of("no such domain") == "no such domain"
+    assert bench.domains["digits-a"].classes == ["0", "1", "2", "3", "4"]
+    assert bench.domains["digits-b"].classes == ["5", "6", "7", "8", "9"]
+    # the pool of originals is large enough that a domain of 700 images repeats none (mini_images._pick)
+    rng = np.random.default_rng(0)
+    images, labels, classes = mini_images.make_digits(700, 16, rng, classes=range(5, 10))
+    originals = load_digits().target
+    assert len(images) == 700 and set(labels) == set(range(5)) and classes == ["5", "6", "7", "8", "9"]
+    assert 700 <= int(np.isin(originals, range(5, 10)).sum())
 
 
 def test_build_is_deterministic(built, tmp_path):
@@ -59,7 +77,7 @@ def test_truncated_file_is_refused_with_the_fix(built, tmp_path):
 
 def test_half_written_folder_is_refused(tmp_path):
     (tmp_path / "mini").mkdir()
-    (tmp_path / "mini" / "digits.npz").write_bytes(b"partial")
+    (tmp_path / "mini" / "digits-a.npz").write_bytes(b"partial")
     with pytest.raises(data.DataError, match="no manifest.json"):
         data.load_mini(tmp_path)
 

@@ -54,8 +54,8 @@ def exact(value):
 
 
 learner = LifelongLearner(zoo, reference_images=bench.base[:96], device="cpu", seed=seed)
-entries = {name: learner.add_task(name, part(name, "train", 96), part(name, "val", 32)) for name in ("digits", "shapes")}
-metrics = learner.evaluate({name: part(name, "test", 48) for name in ("digits", "shapes")})
+entries = {name: learner.add_task(name, part(name, "train", 96), part(name, "val", 32)) for name in ("digits-a", "shapes")}
+metrics = learner.evaluate({name: part(name, "test", 48) for name in ("digits-a", "shapes")})
 digest = hashlib.sha256()
 for file in sorted(zoo.rglob("*.pt")):
     state = torch.load(file, map_location="cpu", weights_only=True)
@@ -103,7 +103,7 @@ def test_same_seed_gives_bit_identical_numbers_in_fresh_processes(tmp_path: Path
     runs = run_slices(tmp_path, {"a": 0, "b": 0, "other_seed": 1})
     a, b, other = runs["a"], runs["b"], runs["other_seed"]
     assert a["tensor_files"] == 6  # standardizer, base autoencoder, and per task its autoencoder and expert
-    assert set(a["metrics"]["per_task"]) == {"digits", "shapes"}
+    assert set(a["metrics"]["per_task"]) == {"digits-a", "shapes"}
     assert differences(a, b) == []  # every float bit-identical, every stored tensor byte-identical
     # the comparison can fail: another seed trains other weights and measures other relatedness
     assert a["tensors_sha256"] != other["tensors_sha256"]

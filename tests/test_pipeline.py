@@ -18,14 +18,15 @@ from eglib.features import extract
 from eglib.method.learner import LifelongLearner
 
 FAST = register_fast_profile()
+DOMAIN_OF = {"digits": "digits-a"}
 
 
 @pytest.fixture(scope="module")
 def tasks():
     bench = data.load_mini()
 
-    def part(name, split, count):
-        s = bench.domains[name].split(split)
+    def part(name, split, count):  # the task "digits" is the mini domain digits-a (the digits 0-4)
+        s = bench.domains[DOMAIN_OF.get(name, name)].split(split)
         return s.images[:count].copy(), s.labels[:count].copy()
 
     names = ["digits", "shapes"]

@@ -143,7 +143,7 @@ def fingerprint(zoo_path: Path, task: str) -> dict[str, str]:
 def zoo_with_a(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("kills") / "zoo"
     learner = LifelongLearner(path, profile=PROFILE, reference_images=data.load_mini().base[:60].copy(), device="cpu")
-    learner.add_task("a", *mini_task("digits"))
+    learner.add_task("a", *mini_task("digits-a"))
     return path
 
 

@@ -25,7 +25,7 @@ from eglib.data import mini_images
 from eglib.data.types import Benchmark, DataError, Domain, Split
 from eglib.storage import file_sha256
 
-MINI_VERSION = 2
+MINI_VERSION = 3
 SPLIT_SIZES = {"train": 400, "val": 100, "test": 200}
 BASE_SIZE = 500
 
@@ -65,6 +65,8 @@ def build_mini(root: Path | None = None, seed: int = 0, size: int = 64) -> Path:
                 arrays[f"y_{split}"] = labels[idx]
             np.savez(staging / f"{name}.npz", **arrays)
             domains_meta[name] = {"classes": classes, **{s: int(len(p)) for s, p in parts.items()}}
+            if name in mini_images.CUT_FROM:
+                domains_meta[name]["cut_from"] = mini_images.CUT_FROM[name]
         np.savez(staging / "base.npz", x=mini_images.make_base(BASE_SIZE, size, np.random.default_rng([seed, 99])))
         for path in sorted(staging.glob("*.npz")):
             files[path.name] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}

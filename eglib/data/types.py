@@ -52,6 +52,17 @@ class Benchmark:
     def names(self) -> list[str]:
         return list(self.domains)
 
+    def source_of(self, name: str) -> str:
+        """The source a domain was cut from by its classes (``digits`` for ``digits-a``), else its own name."""
+        described = self.meta.get("domains")  # the mini manifest's {domain: description}
+        entry = described.get(name) if isinstance(described, dict) else None
+        return entry.get("cut_from", name) if isinstance(entry, dict) else name
+
+    @property
+    def cut_domains(self) -> list[str]:
+        """The domains cut from a shared source by their classes (Split-MNIST's construction)."""
+        return [n for n in self.names if self.source_of(n) != n]
+
     @property
     def base_is_candidate(self) -> bool:
         """Whether the base model is a relatedness candidate, with an autoencoder of its own.
