@@ -149,7 +149,7 @@ CASES: dict[str, tuple[Callable[[World], object], type[BaseException], str]] = {
     "no test set": (lambda w: w.learner().evaluate({}), ValueError, "No test set given"),
     "test set not a pair": (lambda w: w.learner().evaluate({"a": w.test[0]}), ValueError, "pass a pair"),
     "test labels beyond the task's classes": (lambda w: w.learner().evaluate({"a": (w.test[0], w.test[1] + 10)}),
-                                              ValueError, "has 10 classes"),
+                                              ValueError, "has 5 classes"),
     "float images in predict": (lambda w: w.learner().predict(w.test[0] / 255.0), ValueError, IMAGES),
     "test labels of another length": (lambda w: w.learner().evaluate({"a": (w.test[0], w.test[1][:3])}),
                                       ValueError, "8 images but 3 labels"),

@@ -19,6 +19,7 @@ from eglib.method.learner import LifelongLearner
 
 FAST = register_fast_profile()
 DOMAIN_OF = {"digits": "digits-a"}
+FLAT = 100.0  # a gate temperature at which the two tasks' probabilities are nearly equal
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +79,11 @@ def test_two_tasks_learned_routed_and_scored(tmp_path, tasks, monkeypatch):
     learner.evaluate(tasks["test"])
     assert len(passes) == 2 * len(tasks["test"])  # outside the block every call passes the images again
     monkeypatch.undo()
-    # the rule itself, sample by sample: at the profile's temperature, and at a flatter gate (t = 3)
+    # the rule itself, sample by sample: at the profile's temperature, and at a nearly flat gate (t = FLAT)
     # where an expert's confidence overrides the most probable task for some samples
     images = np.concatenate([tasks["test"][name][0] for name in ("digits", "shapes")])
     hard_routes = learner.predict(images).task_index
-    for temperature in (learner.profile.gate_temperature, 3.0):
+    for temperature in (learner.profile.gate_temperature, FLAT):
         monkeypatch.setattr(config.Profile, "gate_temperature", property(lambda self, t=temperature: t))
         task_index, labels = every_expert_answers_by_hand(learner, images)
         multi = learner.predict(images, threshold=0.0)
@@ -90,7 +91,7 @@ def test_two_tasks_learned_routed_and_scored(tmp_path, tasks, monkeypatch):
     assert (task_index != hard_routes).any()  # so the comparison tells the multi-expert rule from hard routing
     monkeypatch.undo()
     # ...and the temperature argument is the same as a profile with that temperature
-    flat = learner.predict(images, threshold=0.0, temperature=3.0)
+    flat = learner.predict(images, threshold=0.0, temperature=FLAT)
     assert torch.equal(flat.task_index, task_index) and torch.equal(flat.labels, labels)
     # the system as it stood after the first task: one autoencoder, every sample goes to it
     first_only = learner.evaluate({"digits": tasks["test"]["digits"]}, tasks=["digits"])
