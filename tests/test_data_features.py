@@ -40,6 +40,8 @@ def test_digit_halves_share_a_source_and_split_its_classes(built):
     assert bench.cut_domains == ["digits-a", "digits-b"]
     assert bench.source_of("digits-a") == bench.source_of("digits-b") == "digits"
     assert bench.source_of("mnist") == "mnist" and bench.source_of("no such domain") == "no such domain"
+    assert bench.earlier_of_same_source("digits-b") == ["digits-a"]
+    assert bench.earlier_of_same_source("digits-a") == [] and bench.earlier_of_same_source("mnist") == []
     assert bench.domains["digits-a"].classes == ["0", "1", "2", "3", "4"]
     assert bench.domains["digits-b"].classes == ["5", "6", "7", "8", "9"]
     # the pool of originals is large enough that a domain of 700 images repeats none (mini_images._pick)

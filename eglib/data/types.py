@@ -63,6 +63,11 @@ class Benchmark:
         """The domains cut from a shared source by their classes (Split-MNIST's construction)."""
         return [n for n in self.names if self.source_of(n) != n]
 
+    def earlier_of_same_source(self, name: str) -> list[str]:
+        """The domains that arrive before ``name`` and share its source (``["digits-a"]`` for ``digits-b``)."""
+        before = self.names[:self.names.index(name)]
+        return [n for n in before if self.source_of(n) == self.source_of(name)]
+
     @property
     def base_is_candidate(self) -> bool:
         """Whether the base model is a relatedness candidate, with an autoencoder of its own.
