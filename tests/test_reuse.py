@@ -125,6 +125,30 @@ def test_autoencoders_of_the_same_call_are_read_back_and_a_watched_call_trains(r
         autoencoder.train_autoencoders(train, {"a": train["a"]}, **options)
 
 
+def test_a_stack_is_read_back_whatever_else_the_call_trains(run_dir, monkeypatch):
+    """02's gate reads 01's stack; 04's call over the domains and their halves reads the domains' stack."""
+    from eglib.method import autoencoder
+    from eglib.method.standardizer import FeatureStandardizer
+
+    generator = torch.Generator().manual_seed(4)
+    domains = {"a": torch.randn(30, 6, generator=generator), "b": torch.randn(30, 6, generator=generator) + 1}
+    halves = {"a-1": domains["a"][:15], "a-2": domains["a"][15:]}
+    standardizer = FeatureStandardizer.fit(torch.cat(list(domains.values())))
+    options = {"standardizer": standardizer, "hidden_size": 3, "epochs": 2, "device": "cpu"}
+    seeds = {"a": 1, "b": 2, "a-1": 3, "a-2": 4}
+    first = autoencoder.train_autoencoders(domains, {"a": domains["a"]}, seeds=seeds, **options)  # watched: trains
+    halves_alone = autoencoder.train_autoencoders(halves, seeds=seeds, **options)
+    steps = []
+    monkeypatch.setattr(autoencoder, "descend", lambda optimizer, loss: steps.append(1))
+    hits = reuse.reused_seconds()
+    both = autoencoder.train_autoencoders({**domains, **halves}, seeds=seeds, **options)
+    assert not steps and reuse.reused_seconds() > hits  # both stacks were stored, by two different calls
+    for name, stored in {**first, **halves_alone}.items():
+        assert torch.equal(both[name].network.encoder.weight, stored.network.encoder.weight), name
+    autoencoder.train_autoencoders({"a": domains["a"]}, seeds=seeds, **options)
+    assert steps  # "a" alone is another stack than "a" beside "b": trained, not looked up across stacks
+
+
 def test_a_hit_leaves_the_global_generator_where_the_training_left_it(run_dir, task_data):
     """What runs after a reused model draws the same numbers as after the training itself."""
     from eglib.method import autoencoder

@@ -127,10 +127,13 @@ def _pass(batch: list[np.ndarray] | np.ndarray, spec: backbones.BackboneSpec, tr
         x = trunk.trunk[cut:](x)
     else:
         x = trunk(x)
+    flat = x.flatten(1)                                                  # [n, C*h*w], standard layout
     if "conv" in layers:
-        out["conv"] = x.flatten(1)                                       # [n, C*h*w]
+        out["conv"] = flat
     if "pooled" in layers:
-        out["pooled"] = x.mean(dim=(2, 3))                               # [n, C]
+        # the same reduction as pooling the cached map, so both give the same bits (and a model
+        # trained on either is reused for the other, eglib.reuse)
+        out["pooled"] = _mean_over_space(flat, x.shape[1])               # [n, C]
     return out
 
 
@@ -184,7 +187,12 @@ def pool_conv_features(features: torch.Tensor, backbone: str) -> torch.Tensor:
     c, h, w = backbones.get_backbone_spec(backbone).conv_shape
     if features.shape[1] != c * h * w:
         raise ValueError(f"Expected [N, {c * h * w}] conv features of {backbone}; got {tuple(features.shape)}.")
-    return features.view(len(features), c, h * w).mean(dim=2)
+    return _mean_over_space(features, c)
+
+
+def _mean_over_space(flat: torch.Tensor, channels: int) -> torch.Tensor:
+    """Flattened maps ``[N, C*h*w]`` (standard layout) -> their spatial means ``[N, C]``."""
+    return flat.contiguous().view(len(flat), channels, -1).mean(dim=2)
 
 
 def cache_dir() -> Path:

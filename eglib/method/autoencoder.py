@@ -11,9 +11,9 @@ a sample is the Euclidean distance between ``z`` and its reconstruction.
 :func:`train_autoencoders` trains several tasks' autoencoders as one stacked model (one batched
 matrix product per layer), each on its own data with its own seeded batch order and Adagrad
 state: the same updates as training each alone (up to the rounding of a batched matrix
-product), without a Python loop over tasks. A call that an identical earlier call of the same run
-already made (same features, seeds, settings and code) returns that call's autoencoders from
-``<run>/reuse`` (:mod:`eglib.reuse`) instead of training them again.
+product), without a Python loop over tasks. A stack that an earlier call of the same run already
+trained (same tasks' features and seeds, settings and code) is read back from ``<run>/reuse``
+(:mod:`eglib.reuse`) instead of being trained again, whatever else either call trained.
 """
 
 from __future__ import annotations
@@ -231,18 +231,9 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
     seeds = seeds or {name: index for index, name in enumerate(train_features)}
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
                 "snapshot_epochs": tuple(snapshot_epochs)}
-    # the features are hashed only when a result could be stored: reuse on, and small enough to keep
-    weights = len(train_features) * 2 * standardizer.dim * hidden_size * 4
-    key = None if not reuse.enabled() or weights > reuse.MAX_BYTES else reuse.fingerprint(
-        "train_autoencoders", _code_digest(), device.type, train_features, standardizer.state_dict(),
-        {name: seeds[name] for name in train_features}, hidden_size, init, stack_bytes,
-        {k: v for k, v in settings.items() if k != "snapshot_epochs"})
-    if key is not None and val_features is None and not snapshot_epochs:  # a watched call always trains
-        stored = reuse.load(key)
-        if stored is not None:
-            return _from_stored(stored, list(train_features), standardizer, hidden_size, device)
-    began = time.perf_counter()
-    trained = {}
+    # a watched call (validation log or snapshots asked for) always trains; its results are stored
+    watched = val_features is not None or bool(snapshot_epochs)
+    trained: dict[str, TaskAutoencoder] = {}
     by_size: dict[int, list[str]] = {}
     for name, features in train_features.items():
         by_size.setdefault(len(features), []).append(name)
@@ -250,7 +241,15 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
         per_stack = max(1, stack_bytes // (size * standardizer.dim * 4))
         for first in range(0, len(names), per_stack):
             group = names[first:first + per_stack]
+            # every network is made, trained or read back: making them moves torch's global generator
+            # exactly as training them does, so what runs next draws the same numbers either way
             networks = {name: _new_network(standardizer.dim, hidden_size, init, seeds[name]) for name in group}
+            key = _stack_key(group, train_features, standardizer, seeds, hidden_size, init, device, settings)
+            stored = None if key is None or watched else reuse.load(key, restore_rng=False)
+            if stored is not None:
+                trained.update(_from_stored(stored, networks, standardizer, device))
+                continue
+            began = time.perf_counter()
             autoencoders = {name: TaskAutoencoder(network=networks[name][0].to(device), standardizer=standardizer)
                             for name in group}
             _train_stacked(autoencoders, [networks[name][1] for name in group],
@@ -258,11 +257,32 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
                            [None if val_features is None else val_features.get(name) for name in group],
                            device, **settings)
             trained.update(autoencoders)
-    trained = {name: trained[name] for name in train_features}
-    if key is not None:
-        reuse.store(key, {f"{name}/{k}": v for name, ae in trained.items() for k, v in ae.network.state_dict().items()},
-                    {"train_loss": {name: ae.log.train_loss for name, ae in trained.items()}}, time.perf_counter() - began)
-    return trained
+            if key is not None:
+                reuse.store(key, {f"{name}/{k}": v for name, ae in autoencoders.items()
+                                  for k, v in ae.network.state_dict().items()},
+                            {"train_loss": {name: ae.log.train_loss for name, ae in autoencoders.items()}},
+                            time.perf_counter() - began)
+    return {name: trained[name] for name in train_features}
+
+
+def _stack_key(group: list[str], train_features: dict[str, torch.Tensor], standardizer: FeatureStandardizer,
+               seeds: dict[str, int], hidden_size: int, init: str, device: torch.device, settings: dict) -> str | None:
+    """The key under which one stack's trained autoencoders are stored in ``<run>/reuse``, or ``None``
+    (reuse off, or too large to store).
+
+    A stack is trained as one computation, and its result depends only on its own tasks' features
+    and seeds (in order), the shared preprocessing, the settings and this code -- not on the other
+    stacks of the call. So a call that stacks the same tasks again reads them back, whatever else
+    it trains: ``02``'s gate is ``01``'s, ``04``'s gate over the domains and their halves reads the
+    domains' stack from ``01``, and ``05``'s learner, which trains one task at a time, reads what
+    ``03`` trained one task at a time. (A task's result is not looked up across stacks of other
+    sizes: a batched product may round a task's slice otherwise than a smaller stack does.)
+    """
+    if not reuse.enabled() or len(group) * 2 * standardizer.dim * hidden_size * 4 > reuse.MAX_BYTES:
+        return None
+    return reuse.fingerprint("train_autoencoders stack", _code_digest(), device.type, standardizer.state_dict(),
+                             [(train_features[name], seeds[name]) for name in group], hidden_size, init,
+                             {k: v for k, v in settings.items() if k != "snapshot_epochs"})
 
 
 @functools.lru_cache(maxsize=1)
@@ -271,14 +291,13 @@ def _code_digest() -> str:
     return reuse.source_digest(Path(__file__), Path(optim.__file__), Path(standardizer_module.__file__))
 
 
-def _from_stored(stored: tuple[dict[str, torch.Tensor], dict], names: list[str], standardizer: FeatureStandardizer,
-                 hidden_size: int, device: torch.device) -> dict[str, TaskAutoencoder]:
-    """The autoencoders an identical earlier call trained in this run (:mod:`eglib.reuse`)."""
+def _from_stored(stored: tuple[dict[str, torch.Tensor], dict], networks: dict[str, tuple[GateAutoencoder, torch.Generator]],
+                 standardizer: FeatureStandardizer, device: torch.device) -> dict[str, TaskAutoencoder]:
+    """One stack's autoencoders as an earlier call of this run trained them (:mod:`eglib.reuse`),
+    loaded into the freshly made ``networks``."""
     state, extra = stored
     autoencoders = {}
-    for name in names:
-        with torch.random.fork_rng(devices=[]):  # the skeleton's draws leave the restored generator alone
-            network = GateAutoencoder(standardizer.dim, hidden_size)
+    for name, (network, _) in networks.items():
         network.load_state_dict({k[len(name) + 1:]: v for k, v in state.items() if k.startswith(f"{name}/")})
         autoencoders[name] = TaskAutoencoder(network=network.to(device).eval(), standardizer=standardizer,
                                              log=TrainingLog(train_loss=list(extra["train_loss"][name])))
