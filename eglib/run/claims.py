@@ -79,14 +79,21 @@ CLAIMS: dict[str, Claim] = {claim.statement: claim for claim in [
     Claim("05", "Expert Gate's averages within 5 points of Tables 1 and 2", PAPER),
     Claim("06", "every video expert beats the blurred last frame, matches constant velocity or better, sharpness >= 0.6",
           MEASURED),
-    Claim("06", "the gate routes > 90% of test clips home", MEASURED),
-    Claim("06", "Expert Gate's L1 <= 1.05x joint training's and below the single sequential model's", MEASURED),
+    Claim("06", "the gate routes nearly every test clip home (> 97% mini, > 90% paper)", MEASURED),
+    Claim("06", "Expert Gate's L1 below the single sequential model's, near the oracle's, and below joint training's "
+          "(mini)", MEASURED),
 ]}
 
 # Tolerances that differ between profiles: {claim: {profile: value}}.
 TOLERANCES: dict[str, dict[str, tuple[float, float]]] = {
     # (how far above, how far below the oracle FT experts' average Expert Gate may lie)
     "Expert Gate is close below the oracle-gated FT experts": {"paper": (0.02, 0.03)},
+    # (lowest gate accuracy, unused): mini seeds 0-2 measured 0.990, 1.000, 0.993
+    "the gate routes nearly every test clip home (> 97% mini, > 90% paper)": {"mini": (0.97, 0.0), "paper": (0.90, 0.0)},
+    # (bound on Expert Gate's L1 as a multiple of joint training's, largest gap to the oracle experts as a share):
+    # mini seeds 0-2 measured 0.980, 0.977, 0.967 of joint training; the paper's own frames may differ more
+    "Expert Gate's L1 below the single sequential model's, near the oracle's, and below joint training's (mini)":
+        {"mini": (1.0, 0.02), "paper": (1.05, 0.05)},
 }
 
 
