@@ -100,8 +100,8 @@ def test_show_figure_saves_shows_with_alt_and_refuses_no_alt(tmp_path, monkeypat
     shown = []
     monkeypatch.setattr(ipython_display, "display", lambda obj, metadata=None: shown.append((obj, metadata)))
     figure = plt.figure()
-    path = outputs.show_figure(figure, "probe", alt=" A line that rises. ")
-    assert path == tmp_path / "figures" / "probe.png" and path.exists()
+    assert outputs.show_figure(figure, "probe", alt=" A line that rises. ") is None  # a cell ending with it prints no path
+    assert (tmp_path / "figures" / "probe.png").exists()
     assert shown == [(figure, {"image/png": {"alt": "A line that rises."}})]
     assert not plt.fignum_exists(figure.number)  # closed: the inline backend will not show it again
     with pytest.raises(ValueError, match="alternative text"):

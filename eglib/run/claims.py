@@ -65,7 +65,7 @@ CLAIMS: dict[str, Claim] = {claim.statement: claim for claim in [
     Claim("03", "relatedness within 0.10 of the paper's Figure 3 values", PAPER),
     Claim("03", "relatedness is asymmetric (some pair differs by > 0.25)", MINI),
     Claim("04", "every LwF run distilled from its source", ("rehearsal",)),
-    Claim("04", "LwF keeps the source's answers closer than FT does, on every pair", MINI),
+    Claim("04", "LwF keeps the source's answers > 10x closer than FT does, on every pair", MINI),
     Claim("04", "04's pairs span relatedness: >= 3 above 0.85 and >= 3 under 0.5", MINI),
     Claim("04", "on mini, LwF and FT end within 10 points on every pair", MINI),
     Claim("04", "the 0.85 rule picks the better method for >= 60% of Figure 6's pairs", PAPER),
@@ -73,9 +73,10 @@ CLAIMS: dict[str, Claim] = {claim.statement: claim for claim in [
     Claim("05", "at the profile's t the 0.1 threshold moves Expert Gate by -0.25 to +1 point", MINI),
     Claim("05", "the gate and one expert hold < half the weights of all FT experts", EVERY),
     Claim("05", "Expert Gate is close below the oracle-gated FT experts", PAPER),
-    Claim("05", "Expert Gate within 8 points of the better oracle experts and 6 of joint training", MINI),
+    Claim("05", "Expert Gate within 7.5 points of the better oracle experts and 5.5 of joint training", MINI),
     Claim("05", "on tasks that share no source, Expert Gate within 3 points of the better oracle", MINI),
-    Claim("05", "Expert Gate beats the single FT model and the most confident expert by > 5 points", MEASURED),
+    Claim("05", "Expert Gate beats the single FT model and the most confident expert by a margin (mini 10 and 30 points, "
+          "paper 5 and 5)", MEASURED),
     Claim("05", "Expert Gate's averages within 5 points of Tables 1 and 2", PAPER),
     Claim("06", "every video expert beats the blurred last frame, matches constant velocity or better, sharpness >= 0.6",
           MEASURED),
@@ -88,6 +89,10 @@ CLAIMS: dict[str, Claim] = {claim.statement: claim for claim in [
 TOLERANCES: dict[str, dict[str, tuple[float, float]]] = {
     # (how far above, how far below the oracle FT experts' average Expert Gate may lie)
     "Expert Gate is close below the oracle-gated FT experts": {"paper": (0.02, 0.03)},
+    # (Expert Gate's least margin over the single FT model, over the most confident expert); mini seeds 0-2
+    # measured 0.210, 0.197, 0.132 and 0.376, 0.417, 0.407; the paper's Table 2 has 0.091 and 0.186
+    "Expert Gate beats the single FT model and the most confident expert by a margin (mini 10 and 30 points, paper 5 and 5)":
+        {"mini": (0.10, 0.30), "paper": (0.05, 0.05)},
     # (lowest gate accuracy, unused): mini seeds 0-2 measured 0.990, 1.000, 0.993
     "the gate routes nearly every test clip home (> 97% mini, > 90% paper)": {"mini": (0.97, 0.0), "paper": (0.90, 0.0)},
     # (bound on Expert Gate's L1 as a multiple of joint training's, largest gap to the oracle experts as a share):

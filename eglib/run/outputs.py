@@ -58,21 +58,21 @@ def save_figure(figure: Any, name: str) -> Path:
     return path
 
 
-def show_figure(figure: Any, name: str, alt: str) -> Path:
-    """Save ``figure`` (:func:`save_figure`), show it in the notebook with ``alt`` as its
-    alternative text (the output's ``image/png`` metadata, which nbconvert writes into the
-    ``<img>`` tag and screen readers read), and close it so the inline backend does not show it
-    twice. Returns the saved path.
+def show_figure(figure: Any, name: str, alt: str) -> None:
+    """Save ``figure`` (:func:`save_figure`, into ``<run>/figures/<name>.png``), show it in the
+    notebook with ``alt`` as its alternative text (the output's ``image/png`` metadata, which
+    nbconvert writes into the ``<img>`` tag and screen readers read), and close it so the inline
+    backend does not show it twice. Returns nothing, so that a cell ending with it prints no path
+    (a committed notebook would otherwise show the machine's folders).
     """
     from IPython.display import display
     import matplotlib.pyplot as plt
 
     if not alt or not alt.strip():
         raise ValueError(f"Figure {name!r}: give it an alternative text, a sentence saying what it shows.")
-    path = save_figure(figure, name)
+    save_figure(figure, name)
     display(figure, metadata={"image/png": {"alt": alt.strip()}})
     plt.close(figure)
-    return path
 
 
 def merge_metrics(run: Path) -> dict[str, Any]:
