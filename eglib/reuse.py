@@ -98,21 +98,18 @@ def source_digest(*paths: Path) -> str:
     return digest.hexdigest()
 
 
-def load(key: str, restore_rng: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+def load(key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     """The stored tensors and JSON extras of ``key``, or ``None`` (absent, damaged, or reuse off).
 
-    A hit adds the stored training seconds to :func:`reused_seconds` and, with ``restore_rng``,
-    sets torch's global random generator to the state the training left it in (a caller that
-    moves the generator as the training would by other means passes ``False``).
+    A hit adds the stored training seconds to :func:`reused_seconds` and sets torch's global
+    random generator to the state the training left it in.
     """
     stored = load_checked(folder() / f"{key}.pt") if enabled() else None
     if stored is None or _RNG_KEY not in stored[0]:
         return None
     state, meta = stored
     state = dict(state)
-    rng_state = state.pop(_RNG_KEY)
-    if restore_rng:
-        torch.set_rng_state(rng_state)
+    torch.set_rng_state(state.pop(_RNG_KEY))
     _reused["seconds"] += float(meta.get("seconds", 0.0))
     return state, meta.get("extra", {})
 

@@ -241,11 +241,11 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
         per_stack = max(1, stack_bytes // (size * standardizer.dim * 4))
         for first in range(0, len(names), per_stack):
             group = names[first:first + per_stack]
-            # every network is made, trained or read back: making them moves torch's global generator
-            # exactly as training them does, so what runs next draws the same numbers either way
+            # every network is made, trained or read back: a stored stack is loaded into them (each
+            # network reseeds torch's global generator, so a hit leaves it where training would)
             networks = {name: _new_network(standardizer.dim, hidden_size, init, seeds[name]) for name in group}
             key = _stack_key(group, train_features, standardizer, seeds, hidden_size, init, device, settings)
-            stored = None if key is None or watched else reuse.load(key, restore_rng=False)
+            stored = None if key is None or watched else reuse.load(key)
             if stored is not None:
                 trained.update(_from_stored(stored, networks, standardizer, device))
                 continue
