@@ -55,8 +55,9 @@ rehearse: $(STAMP)
 	  $(if $(REHEARSAL_ONLY),--only $(REHEARSAL_ONLY))
 
 # make test ends with the smoke rehearsal and, beside it, the no-ImageNet branches of 03 and 05 (a user
-# with the paper's datasets but no ImageNet images): two lanes of one thread each, 1.4x faster on 2 cores
-# than one after the other (they are mostly kernel start-up and Python); each lane's log prints when it ends.
+# with the paper's datasets but no ImageNet images) and 07 at toy sizes (text: no images, so the no-ImageNet
+# profile runs it as the smoke one would, in the shorter lane): two lanes of one thread each, 1.4x faster on
+# 2 cores than one after the other (they are mostly kernel start-up and Python); each lane's log prints when it ends.
 SMOKE := $(PY) -m eglib.run.reproduce --device cpu --seed 0
 test: $(STAMP)
 	$(PY) data_scripts/make_mini.py
@@ -65,10 +66,10 @@ test: $(STAMP)
 	EGLIB_PROGRESS=0 $(PY) -m pytest -q --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
 	rm -rf runs/rehearsal-test && mkdir -p runs/rehearsal-test
 	$(PY) -c "from eglib.data import rehearsal; rehearsal.ensure_built()"  # once, before the two lanes share it
-	@echo "smoke rehearsal 00-06 and its no-ImageNet 03 + 05, side by side (logs in runs/rehearsal-test/)"
+	@echo "smoke rehearsal 00-06 and its no-ImageNet 03 + 05 with 07, side by side (logs in runs/rehearsal-test/)"
 	@export OMP_NUM_THREADS=1; \
-	$(SMOKE) --profile smoke --runs runs/rehearsal-test/smoke > runs/rehearsal-test/smoke.log 2>&1 & smoke=$$!; \
-	$(SMOKE) --profile smoke-no-imagenet --only 03 05 --runs runs/rehearsal-test/no-imagenet \
+	$(SMOKE) --profile smoke --only 00 01 02 03 04 05 06 --runs runs/rehearsal-test/smoke > runs/rehearsal-test/smoke.log 2>&1 & smoke=$$!; \
+	$(SMOKE) --profile smoke-no-imagenet --only 03 05 07 --runs runs/rehearsal-test/no-imagenet \
 	  > runs/rehearsal-test/no-imagenet.log 2>&1 & other=$$!; \
 	wait $$smoke; first=$$?; wait $$other; second=$$?; \
 	cat runs/rehearsal-test/smoke.log runs/rehearsal-test/no-imagenet.log; \

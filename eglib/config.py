@@ -62,6 +62,10 @@ class Profile:
         expert_flip: mirror a random half of every training batch of an expert (augmentation; the
             paper profile's experts see images; mini experts see activation maps and do not flip).
         video_epochs: training epochs of every video network of ``06_video_prediction``.
+        text_steps: training steps of every character-level text expert of ``07_text_domains``
+            (the joint model gets one run of them per domain).
+        text_gate_sequences: training sequences per text domain whose prefixes train its gate autoencoder.
+        text_ae_epochs: training epochs of the text gate's autoencoders.
         paper_tasks: the benchmark is the paper's tasks (prepared datasets, or generated ones in
             the rehearsal) rather than the mini domains.
         rehearsal: the data are generated and the backbone untrained: notebooks check that every
@@ -95,6 +99,9 @@ class Profile:
     lwf_warmup_epochs: int = 3
     expert_flip: bool = False
     video_epochs: int = 10
+    text_steps: int = 250
+    text_gate_sequences: int = 300
+    text_ae_epochs: int = 100
     paper_tasks: bool = False
     rehearsal: bool = False
     max_classes: int | None = None
@@ -143,13 +150,14 @@ PROFILES: dict[str, Profile] = {
     "rehearsal": Profile(name="rehearsal", backbone="alexnet_untrained", layer="conv", image_size=227,
                          gate_dim=PAPER_GATE_DIM, ae_epochs=2,
                          ae_init="sparse", ae_weight_decay=5e-4, expert_epochs=1, lwf_warmup_epochs=1, video_epochs=2,
+                         text_steps=4, text_gate_sequences=40, text_ae_epochs=2,
                          expert_flip=True, paper_tasks=True, rehearsal=True),
 }
 # the rehearsal at its smallest (make test): three classes a task, one epoch of everything
 # (AlexNet's fc6/fc7 64 units wide: a whole-network expert of 3.2 M weights instead of 61 M; and 01's sweep of
 # code sizes at its two ends of interest, since 500 units on 43,264 values are 2 GB of weights and Adagrad state)
 PROFILES["smoke"] = dataclasses.replace(PROFILES["rehearsal"], name="smoke", backbone="alexnet_slim_untrained",
-                                        ae_epochs=1, video_epochs=1, max_classes=3, ae_hidden_sweep=(10, 100))
+                                        ae_epochs=1, video_epochs=1, text_steps=2, text_ae_epochs=1, max_classes=3, ae_hidden_sweep=(10, 100))
 # ... and the same without ImageNet images, the set-up of a user who has only the paper's datasets
 PROFILES["smoke-no-imagenet"] = dataclasses.replace(PROFILES["smoke"], name="smoke-no-imagenet", rehearsal_imagenet=False)
 

@@ -19,7 +19,7 @@ FLOORS = {
     "eglib.reuse": 0,
     "eglib.features": 1,
     "eglib.method": 2,
-    "eglib.video": 3, "eglib.baselines": 3,
+    "eglib.video": 3, "eglib.baselines": 3, "eglib.text": 3,
     "eglib.data": 4,
     "eglib.run": 5,
 }

@@ -103,3 +103,16 @@ def test_safetensors_reader_round_trips_a_written_file(tmp_path):
     loaded = text_encoder.load_safetensors(len(encoded).to_bytes(8, "little") + encoded + b"".join(blobs))
     for name, tensor in tensors.items():
         assert torch.equal(loaded[name], tensor)
+
+
+def test_layer_means_run_only_the_layers_asked_for_and_pool_them(encoder):
+    texts = ["def f(x):\n    return x", "Permission is hereby granted, free of charge"]
+    full = encoder.layer_means(texts)
+    assert full.shape == (7, 2, 384)
+    torch.testing.assert_close(encoder.layer_means(texts, depth=3), full[:4])      # layers above 3 not needed
+    torch.testing.assert_close(encoder.encode(texts, pooling="layers", depth=3), full[:4].mean(dim=0))
+    torch.testing.assert_close(encoder.encode(texts), torch.nn.functional.normalize(full[-1], dim=1))
+    with pytest.raises(ValueError, match="depth must lie"):
+        encoder.layer_means(texts, depth=7)
+    with pytest.raises(ValueError, match="Unknown pooling"):
+        encoder.encode(texts, pooling="max")

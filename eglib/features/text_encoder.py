@@ -41,6 +41,7 @@ FILES = {
 }
 MAX_TOKENS = 256  # sentence_bert_config.json's max_seq_length
 DIM = 384
+POOLINGS = ("sentence", "layers")  # SentenceEncoder.encode's ways of making one vector of a text
 _DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64}
 
 
@@ -146,27 +147,53 @@ class SentenceEncoder(nn.Module):
         encoder.load_state_dict(_renamed(weights, config["num_hidden_layers"]))
         return encoder.eval().requires_grad_(False)
 
-    def token_vectors(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Padded ids ``[N, T]`` and their mask ``[N, T]`` (1 = real token) -> last layer ``[N, T, 384]``."""
+    def token_vectors(self, ids: torch.Tensor, mask: torch.Tensor, depth: int | None = None,
+                      every_layer: bool = False) -> torch.Tensor:
+        """Padded ids ``[N, T]`` and their mask ``[N, T]`` (1 = real token) -> the output of layer
+        ``depth`` (default: the last) ``[N, T, 384]``, or with ``every_layer`` the embeddings and
+        layers 1 to ``depth``, ``[depth + 1, N, T, 384]``; the layers above ``depth`` are not run."""
+        depth = len(self.layers) if depth is None else depth
         positions = torch.arange(ids.shape[1], device=ids.device)
         x = self.embedding_norm(self.words(ids) + self.positions(positions) + self.token_types(torch.zeros_like(ids)))
         bias = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
-        for layer in self.layers:
+        outputs = [x]
+        for layer in self.layers[:depth]:
             x = layer(x, bias)
-        return x
+            outputs.append(x)
+        return torch.stack(outputs) if every_layer else x
 
     @torch.no_grad()
-    def encode(self, texts: list[str], batch_size: int = 64, max_tokens: int = MAX_TOKENS) -> torch.Tensor:
-        """Texts -> sentence vectors ``[N, 384]``, each of length 1 (mean of the real tokens' vectors).
+    def encode(self, texts: list[str], batch_size: int = 64, max_tokens: int = MAX_TOKENS,
+               pooling: str = "sentence", depth: int = 3) -> torch.Tensor:
+        """Texts -> vectors ``[N, 384]``.
 
+        ``pooling="sentence"`` gives the model's sentence vectors: the mean of the last layer's
+        real-token vectors, L2-normalised (length 1). ``pooling="layers"`` gives, for the
+        embeddings and each of the first ``depth`` layers, the mean of its real-token vectors, and
+        averages those (not normalised; the layers above ``depth`` are not run). It keeps what the
+        lower layers see of a text's words and form, which sentence training averages away:
+        as gate features it separates kinds of text better (``benchmarks/text_gate_features.py``).
         Texts are batched by length (less padding); the result is in the order given.
         """
+        if pooling not in POOLINGS:
+            raise ValueError(f"Unknown pooling {pooling!r}; use one of {POOLINGS}.")
+        means = self.layer_means(texts, None if pooling == "sentence" else depth, batch_size, max_tokens)
+        return F.normalize(means[-1], dim=1) if pooling == "sentence" else means.mean(dim=0)
+
+    @torch.no_grad()
+    def layer_means(self, texts: list[str], depth: int | None = None, batch_size: int = 64,
+                    max_tokens: int = MAX_TOKENS) -> torch.Tensor:
+        """The mean of the real tokens' vectors at the embeddings and at each layer up to ``depth``
+        (default: all): texts -> ``[depth + 1, N, 384]``, in the order given."""
         if isinstance(texts, str):
             raise TypeError("encode takes a list of texts; wrap a single text in a list.")
+        depth = len(self.layers) if depth is None else depth
+        if not 0 <= depth <= len(self.layers):
+            raise ValueError(f"depth must lie in 0..{len(self.layers)}; got {depth}.")
         device = self.words.weight.device
         encoded = [self.tokenizer.encode(text, max_tokens) for text in texts]
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        out = torch.empty(len(encoded), self.words.embedding_dim)
+        out = torch.empty(depth + 1, len(encoded), self.words.embedding_dim)
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
             width = max(len(encoded[i]) for i in rows)
@@ -176,9 +203,8 @@ class SentenceEncoder(nn.Module):
                 ids[row, :len(encoded[i])] = torch.tensor(encoded[i])
                 mask[row, :len(encoded[i])] = 1.0
             ids, mask = ids.to(device), mask.to(device)
-            vectors = self.token_vectors(ids, mask)
-            pooled = (vectors * mask[..., None]).sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1e-9)
-            out[rows] = F.normalize(pooled, dim=1).cpu()
+            vectors = self.token_vectors(ids, mask, depth, every_layer=True)              # [depth + 1, n, T, 384]
+            out[:, rows] = ((vectors * mask[..., None]).sum(dim=-2) / mask.sum(dim=1, keepdim=True).clamp(min=1e-9)).cpu()
         return out
 
 

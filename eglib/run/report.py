@@ -158,6 +158,17 @@ def build_report(run: Path, metrics: dict[str, Any]) -> str:
         lines += [f"The gate routed {metrics['video_gate_accuracy']:.1%} of the test clips to their own domain's expert. "
                   "Paper (avg over Highway, Residential, City): single FT 31.1, joint 23.8, Expert Gate 23.4.", "",
                   "![predictions](figures/06_predictions.png)", "", "![forgetting](figures/06_sequential_forgetting.png)", ""]
+    if "text_bpc" in metrics:
+        frame = pd.DataFrame(metrics["text_bpc"]).T
+        routing = pd.DataFrame(metrics["text_routing_by_prefix"])
+        lines += ["## Text domains (notebook 07; bits per character on held-out documents, lower is better)", "",
+                  to_markdown(frame.round(3)), "",
+                  f"The gate routed {metrics['text_gate_accuracy']:.1%} of the test sequences to their own domain's expert "
+                  f"from their first {metrics.get('text_route_prefix', '?')} characters. Routing accuracy against the "
+                  "characters read (the gate, and the mixture's posterior):", "", to_markdown(routing.round(3)), "",
+                  "![bpc](figures/07_bpc.png)", "", "![routing by prefix](figures/07_routing_by_prefix.png)", ""]
+        if "text_cost" in metrics:
+            lines += ["What each costs:", "", to_markdown(_frame(metrics["text_cost"]).round(3)), ""]
     if profile is not None and profile.paper_tasks:
         lines += _paper_section(metrics)
     if parameters.get("settings"):

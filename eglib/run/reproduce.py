@@ -32,8 +32,9 @@ PIPELINE_KEYS = ("expert_gate_accuracy", "expert_gate_multi_accuracy", "joint_ac
                  "oracle_lwf_accuracy", "single_ft_final_accuracy", "single_lwf_final_accuracy",
                  "most_confident_accuracy", "transfer_choices")
 VIDEO_KEYS = ("video_l1", "video_gate_accuracy")
+TEXT_KEYS = ("text_gate_accuracy", "text_bpc", "text_routing_by_prefix")
 # headline keys that a notebook must have saved when it ran, by its two-digit prefix
-NOTEBOOK_KEYS = {"05": PIPELINE_KEYS, "06": VIDEO_KEYS}
+NOTEBOOK_KEYS = {"05": PIPELINE_KEYS, "06": VIDEO_KEYS, "07": TEXT_KEYS}
 
 
 def notebooks(only: list[str] | None = None, folder: Path = NOTEBOOK_DIR) -> list[Path]:
