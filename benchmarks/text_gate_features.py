@@ -4,7 +4,8 @@
 
 Notebook 07 routes each text sequence by its first ``--prefix`` characters with one autoencoder per
 domain (``eglib.method.gate.train_gate``, the images' code, with the mini profile's code size and the
-text gate's epochs). Per seed this prints the gate's test routing accuracy for several ways of
+text gate's epochs). Per seed this prints the gate's routing accuracy on the validation and the test split (a way is
+chosen on validation; test is reported beside it) for several ways of
 making one vector of a prefix from all-MiniLM-L6-v2 (``SentenceEncoder.layer_means``):
 
 * ``sentence``: the model's own sentence vector (last layer's token mean, L2-normalised);
@@ -61,10 +62,12 @@ def one_seed(seed: int, prefix: int, sequences: int) -> tuple[pd.DataFrame, floa
     names = list(domains)
     encoder = SentenceEncoder.pretrained()
     began = time.perf_counter()
-    train = {n: encoder.layer_means([t[:prefix] for t in domains[n].train[::max(1, len(domains[n].train) // sequences)][:sequences]])
-             for n in names}
+    spread = {n: np.unique(np.linspace(0, len(domains[n].train) - 1, min(sequences, len(domains[n].train))).round().astype(int))
+              for n in names}  # evenly over all training documents, as notebook 07
+    train = {n: encoder.layer_means([domains[n].train[i][:prefix] for i in spread[n]]) for n in names}
     full_pass = time.perf_counter() - began
-    test = {n: encoder.layer_means([t[:prefix] for t in domains[n].test]) for n in names}
+    held_out = {split: {n: encoder.layer_means([t[:prefix] for t in domains[n].split(split)]) for n in names}
+                for split in ("val", "test")}
     base = encoder.layer_means([t[:prefix] for t in corpora.load_base()])
     depth = base.shape[0] - 1
     ways = {"sentence": lambda m: F.normalize(m[-1], dim=1)}
@@ -75,10 +78,10 @@ def one_seed(seed: int, prefix: int, sequences: int) -> tuple[pd.DataFrame, floa
         gate = train_gate({n: vector(train[n]) for n in names}, FeatureStandardizer.fit(vector(base)), seed=seed,
                           device="cpu", hidden_size=profile.hidden_size, epochs=profile.text_ae_epochs,
                           batch_size=profile.ae_batch_size)
-        gate_accuracy = np.mean([float((gate.route(vector(test[n])) == i).float().mean()) for i, n in enumerate(names)])
-        rows[way] = {"gate": gate_accuracy,
-                     "classifier": classifier_accuracy({n: vector(train[n]) for n in names},
-                                                       {n: vector(test[n]) for n in names}, seed)}
+        rows[way] = {f"gate {split}": np.mean([float((gate.route(vector(held_out[split][n])) == i).float().mean())
+                                                for i, n in enumerate(names)]) for split in ("val", "test")}
+        rows[way]["classifier test"] = classifier_accuracy({n: vector(train[n]) for n in names},
+                                                           {n: vector(held_out["test"][n]) for n in names}, seed)
     return pd.DataFrame(rows).T, full_pass
 
 
@@ -93,12 +96,14 @@ def main() -> None:
         tables[seed], seconds = one_seed(seed, args.prefix, args.sequences)
         print(f"seed {seed}: one full pass over the training prefixes took {seconds:.1f} s", flush=True)
     both = pd.concat(tables, axis=1)
-    for column in ("gate", "classifier"):
-        picked = both.xs(column, axis=1, level=1)
-        both[(f"{column} mean", "")] = picked.mean(axis=1)
-        both[(f"{column} min", "")] = picked.min(axis=1)
-    print(f"test routing accuracy, prefixes of {args.prefix} characters, {args.sequences} training sequences per domain")
+    means = pd.DataFrame({column: both.xs(column, axis=1, level=1).mean(axis=1)
+                          for column in ("gate val", "gate test", "classifier test")})
+    means["gate test min"] = both.xs("gate test", axis=1, level=1).min(axis=1)
+    print(f"routing accuracy, prefixes of {args.prefix} characters, {args.sequences} training sequences per domain")
     print(both.round(3).to_string())
+    print("\nmeans over the seeds (choose on val; test is reported, not chosen on):")
+    print(means.round(3).to_string())
+    print(f"best on val: {means['gate val'].idxmax()}")
 
 
 if __name__ == "__main__":

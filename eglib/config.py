@@ -99,9 +99,9 @@ class Profile:
     lwf_warmup_epochs: int = 3
     expert_flip: bool = False
     video_epochs: int = 10
-    text_steps: int = 250
+    text_steps: int = 200
     text_gate_sequences: int = 300
-    text_ae_epochs: int = 100
+    text_ae_epochs: int = 50
     paper_tasks: bool = False
     rehearsal: bool = False
     max_classes: int | None = None

@@ -197,3 +197,21 @@ def test_a_kernel_that_dies_while_starting_is_started_again_and_a_notebook_error
         with pytest.raises(RuntimeError, match=match):
             reproduce.execute_with_kernel_retries(Path("nb.ipynb"), out, {}, tmp_path)
         assert len(calls) == tries
+
+
+def test_kernels_talk_over_private_unix_sockets_not_tcp_ports(tmp_path, monkeypatch):
+    """Two suites side by side cannot take each other's ports: each kernel's sockets live in a folder of its own."""
+    import papermill
+
+    seen = []
+
+    def records(notebook, out, kernel_manager_class=None, **kwargs):
+        manager = kernel_manager_class(kernel_name="python3")
+        seen.append((manager.transport, Path(manager.ip).parent))
+        assert Path(manager.ip).parent.is_dir()
+
+    monkeypatch.setattr(papermill, "execute_notebook", records)
+    reproduce.execute_with_kernel_retries(Path("nb.ipynb"), tmp_path / "a.ipynb", {}, tmp_path)
+    reproduce.execute_with_kernel_retries(Path("nb.ipynb"), tmp_path / "b.ipynb", {}, tmp_path)
+    assert [transport for transport, _ in seen] == ["ipc", "ipc"]
+    assert seen[0][1] != seen[1][1] and not seen[0][1].exists()   # one folder per run, removed afterwards

@@ -59,7 +59,8 @@ def domains() -> dict[str, corpora.TextDomain]:
 def test_the_five_domains_come_from_this_machine_split_by_document(domains):
     assert list(domains) == list(corpora.DOMAINS)
     for name, domain in domains.items():
-        assert (len(domain.train), len(domain.val), len(domain.test)) == (60, 10, 10), name
+        assert len(domain.train) == 60 and len(domain.val) == 10 - domain.dropped["val"], name
+        assert len(domain.test) == 10 - domain.dropped["test"] >= 5, name
         assert all(len(s) == corpora.SEQUENCE_LENGTH for split in ("train", "val", "test") for s in domain.split(split))
         train, val, test = (set(domain.sources[s]) for s in ("train", "val", "test"))
         assert not (train & test) and not (train & val) and not (val & test), name
@@ -69,6 +70,22 @@ def test_the_five_domains_come_from_this_machine_split_by_document(domains):
     assert not (modules["code"] & modules["docstrings"])
     assert "def " in "".join(domains["code"].train) and "Permission" in "".join(domains["licences"].train + domains["licences"].test
                                                                                  + domains["licences"].val)
+
+
+def test_held_out_sequences_that_repeat_training_text_are_dropped():
+    words = " ".join(f"word{i}" for i in range(400))
+    domain = corpora.TextDomain("x", train=[words[:256], words[256:512]], val=[words[100:356], words[600:856]],
+                                test=[words[200:456] , words[1000:1256]])
+    corpora.drop_overlapping(domain)
+    assert domain.val == [words[600:856]] and domain.test == [words[1000:1256]]
+    assert domain.dropped == {"val": 1, "test": 1}
+
+
+def test_package_texts_come_from_the_pinned_packages_only():
+    names = {corpora._normalised(d.metadata["Name"]) for d in corpora._distributions()}
+    pins = corpora.pinned_versions()
+    assert names and pins is not None and names <= set(pins)
+    assert "eglib" not in names and not any(n.startswith("nvidia-") for n in names) and "triton" not in names
 
 
 def test_text_domains_are_the_same_for_a_seed_and_say_how_to_ask_for_less():
@@ -162,11 +179,16 @@ def test_in_sequence_training_measures_every_domain_after_every_stage():
     small = {"context": 6, "embedding": 8, "hidden": 32}
     train = {"cats": _texts("the cat sat. "), "digits": _texts("0123456789 ")}
     first, _ = charlm.train_expert("cats", train["cats"], options, seed=0, model_options=small)
-    model, matrix = charlm.train_in_sequence(train, train, options, seed=0, first_stage=first, skip=6)
+    model, matrix = charlm.train_in_sequence(train, train, options, seed=0, first_stages=[first], skip=6)
     assert list(matrix) == ["cats", "digits"] and all(list(row) == ["cats", "digits"] for row in matrix.values())
     assert matrix["digits"]["digits"] < matrix["cats"]["digits"]         # learnt the second domain
     assert matrix["digits"]["cats"] > matrix["cats"]["cats"]             # and forgot some of the first
     assert list(model.heads) == ["digits"]
+    # a stage trained elsewhere is reused, not trained again
+    again, reused = charlm.train_in_sequence(train, train, options, seed=0, first_stages=[first, model], skip=6)
+    assert again is model and reused == matrix
+    with pytest.raises(ValueError, match="first_stages"):
+        charlm.train_in_sequence(train, train, options, seed=0, first_stages=[], skip=6)
 
 
 def test_the_run_report_shows_the_text_results(tmp_path):

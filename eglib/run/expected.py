@@ -34,7 +34,7 @@ import pandas as pd
 ACCURACY_FLOOR = 0.015
 RELATEDNESS_FLOOR = 0.03
 L1_FLOOR = 0.3
-BPC_FLOOR = 0.05  # bits per character (07): seeds 0-2 of the mean moved 0.03-0.06
+BPC_FLOOR = 0.05  # bits per character (07): seeds 0-2 of the mean moved up to 0.09
 SIGMAS = 3.0
 
 
@@ -119,11 +119,11 @@ EXPECTED: dict[str, list[Expected]] = {"mini": [
              (10.865, 10.613, 10.737), L1_FLOOR, SEEDS_1204),
     Expected("06", "video: gate accuracy", ("video_gate_accuracy",), (0.990, 1.000, 0.993),
              ACCURACY_FLOOR, SEEDS_AE200),
-    Expected("07", "text: Expert Gate bits per character", ("text_bpc", "expert_gate", "avg"), (2.840, 2.874, 2.810),
+    Expected("07", "text: Expert Gate bits per character", ("text_bpc", "expert_gate", "avg"), (2.959, 3.044, 2.954),
              BPC_FLOOR, SEEDS_TEXT),
-    Expected("07", "text: oracle experts bits per character", ("text_bpc", "oracle", "avg"), (2.721, 2.790, 2.739),
+    Expected("07", "text: oracle experts bits per character", ("text_bpc", "oracle", "avg"), (2.872, 2.961, 2.933),
              BPC_FLOOR, SEEDS_TEXT),
-    Expected("07", "text: gate accuracy", ("text_gate_accuracy",), (0.815, 0.780, 0.795), ACCURACY_FLOOR, SEEDS_TEXT),
+    Expected("07", "text: gate accuracy", ("text_gate_accuracy",), (0.785, 0.796, 0.805), ACCURACY_FLOOR, SEEDS_TEXT),
 ]}
 
 

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -113,20 +114,40 @@ class Ticker:
 KERNEL_START_TRIES = 3
 
 
-def execute_with_kernel_retries(notebook: Path, out: Path, parameters: dict[str, Any], notebook_dir: Path) -> None:
-    """``papermill.execute_notebook``, started again when its kernel died before running a cell.
+def ipc_kernel_manager(folder: Path) -> type:
+    """A kernel manager class whose kernels talk over Unix sockets in ``folder``, not TCP ports.
 
-    Two suites started side by side (``make test``'s rehearsal lanes) can give two kernels the same
-    TCP port (jupyter_client picks a free port, then binds it later), and the loser dies with
-    "Kernel died before replying to kernel_info". Nothing has run then, so starting again is safe.
-    A notebook's own errors (:class:`papermill.PapermillExecutionError`) are never retried.
+    Two suites run side by side (``make test``'s rehearsal lanes) used to share the machine's TCP
+    ports: jupyter_client picks free ports and the kernel binds them later, so a port could be
+    taken in between. The kernel then either died ("Kernel died before replying to kernel_info")
+    or, when ipykernel moved to another port, ran on while its client listened to the other
+    suite's kernel and waited forever (a smoke lane hung on a one-line cell, 2026-12-05). Sockets
+    in a folder of one's own cannot be taken by anyone else.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IpcKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+            self.ip = str(folder / "kernel")
+
+    return IpcKernelManager
+
+
+def execute_with_kernel_retries(notebook: Path, out: Path, parameters: dict[str, Any], notebook_dir: Path) -> None:
+    """``papermill.execute_notebook`` with its kernel on private Unix sockets (:func:`ipc_kernel_manager`),
+    started again when its kernel died before running a cell (nothing has run then, so starting
+    again is safe). A notebook's own errors (:class:`papermill.PapermillExecutionError`) are never retried.
     """
     import papermill
 
     for attempt in range(1, KERNEL_START_TRIES + 1):
         try:
-            papermill.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name="python3",
-                                       cwd=str(notebook_dir), progress_bar=False, log_output=False)
+            with tempfile.TemporaryDirectory(prefix="eglib-kernel-") as folder:
+                papermill.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name="python3",
+                                           cwd=str(notebook_dir), progress_bar=False, log_output=False,
+                                           kernel_manager_class=ipc_kernel_manager(Path(folder)))
             return
         except RuntimeError as error:
             if "before replying to kernel_info" not in str(error) or attempt == KERNEL_START_TRIES:

@@ -18,7 +18,9 @@ and scikit-learn's dataset descriptions.
 A *document* is one source (a module, a topic, a licence file, a distribution). Documents are
 de-duplicated (exactly, after folding whitespace, and near-duplicates by word 5-gram overlap: the
 licence folders repeat the MIT and BSD texts with other copyright lines), then each domain's
-documents are shuffled by the seed and split by document, so no document spans train and test.
+documents are shuffled by the seed and split by document, so no document spans train and test;
+a val or test sequence that still repeats training text (a licence file that bundles other
+licences) is dropped (:func:`drop_overlapping`).
 Every split is a list of sequences of :data:`SEQUENCE_LENGTH` characters, cut from its documents
 without overlap, at most ``per_document`` of them from one document.
 """
@@ -74,6 +76,8 @@ class TextDomain:
         train, val, test: sequences of :data:`SEQUENCE_LENGTH` characters.
         sources: ``{split: [document source, ...]}``; disjoint between splits.
         licence: the licence of the domain's texts.
+        dropped: ``{split: count}`` of val and test sequences removed for repeating training text
+            (:func:`drop_overlapping`).
     """
 
     name: str
@@ -82,6 +86,7 @@ class TextDomain:
     test: list[str]
     sources: dict[str, list[str]] = field(default_factory=dict)
     licence: str = ""
+    dropped: dict[str, int] = field(default_factory=dict)
 
     def split(self, name: str) -> list[str]:
         if name not in ("train", "val", "test"):
@@ -164,13 +169,41 @@ def reference_documents() -> list[Document]:
     return [Document(f"pydoc_data:{name}", text) for name, text in sorted(topics.items())]
 
 
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pinned_versions(lock: Path | None = None) -> dict[str, str] | None:
+    """``{name: version}`` of the suite's ``requirements-lock.txt`` (``None`` when it is not there)."""
+    lock = lock or Path(__file__).resolve().parents[2] / "requirements-lock.txt"
+    if not lock.exists():
+        return None
+    pins = {}
+    for line in lock.read_text().splitlines():
+        match = re.match(r"^\s*([A-Za-z0-9_.\-]+)==([^\s;#]+)", line)
+        if match:
+            pins[_normalised(match.group(1))] = match.group(2)
+    return pins
+
+
 def _distributions() -> list[importlib.metadata.Distribution]:
-    """Installed distributions, one per name (the first on ``sys.path``), sorted by name."""
+    """The installed distributions whose text the ``licences`` and ``descriptions`` domains read.
+
+    Only those pinned, at the installed version, in the suite's ``requirements-lock.txt`` (when it
+    is there), so that a package a user added does not change the domains; never this project
+    (its description is the README, which changes with every commit) nor the GPU runtimes
+    (``nvidia-*``, ``triton``), which a CPU-only or conda install lacks. One per name (the first
+    on ``sys.path``), sorted by name.
+    """
+    pins = pinned_versions()
     seen: dict[str, importlib.metadata.Distribution] = {}
     for dist in importlib.metadata.distributions():
-        name = (dist.metadata["Name"] or "").lower()
-        if name and name not in seen:
-            seen[name] = dist
+        name = _normalised(dist.metadata["Name"] or "")
+        if not name or name in seen or name == "eglib" or name.startswith("nvidia-") or name == "triton":
+            continue
+        if pins is not None and pins.get(name) != dist.version:
+            continue
+        seen[name] = dist
     return [seen[name] for name in sorted(seen)]
 
 
@@ -293,6 +326,30 @@ def split_by_document(name: str, documents: list[Document], seed: int, sizes: di
     return TextDomain(name, splits["train"], splits["val"], splits["test"], sources, licence)
 
 
+def _windows(text: str, width: int, stride: int) -> list[str]:
+    return [text[start:start + width] for start in range(0, max(1, len(text) - width + 1), stride)]
+
+
+def drop_overlapping(domain: TextDomain, width: int = 48, max_share: float = 0.5) -> TextDomain:
+    """``domain`` without the val and test sequences that repeat its training text.
+
+    Splitting by document is not enough where documents embed one another (a licence file that
+    bundles the MIT and BSD texts of its dependencies): a sequence goes when more than
+    ``max_share`` of its ``width``-character windows (every 8 characters) occur verbatim in the
+    training sequences. The number dropped per split is kept in ``domain.dropped``.
+    """
+    seen = {text[start:start + width] for text in domain.train for start in range(len(text) - width + 1)}
+    for split in ("val", "test"):
+        kept = []
+        for sequence in domain.split(split):
+            windows = _windows(sequence, width, 8)
+            if sum(window in seen for window in windows) <= max_share * len(windows):
+                kept.append(sequence)
+        domain.dropped[split] = len(domain.split(split)) - len(kept)
+        setattr(domain, split, kept)
+    return domain
+
+
 READERS: dict[str, Callable[[int, int], list[Document]]] = {
     "code": lambda seed, modules: _stdlib_documents("code", seed, modules),
     "docstrings": lambda seed, modules: _stdlib_documents("docstrings", seed, modules),
@@ -324,7 +381,8 @@ def load_text_domains(seed: int = 0, train: int = 400, val: int = 40, test: int 
     loaded = {}
     for name in domains:
         documents = deduplicated(READERS[name](seed, modules))
-        domain = split_by_document(name, documents, seed, sizes, per_document, train_per_document, LICENCES[name])
+        domain = drop_overlapping(split_by_document(name, documents, seed, sizes, per_document, train_per_document,
+                                                    LICENCES[name]))
         short = {s: len(domain.split(s)) for s in sizes if len(domain.split(s)) < max(1, sizes[s] // 2)}
         if short:
             raise TextDataError(f"Text domain {name!r} has only {short} sequences of {SEQUENCE_LENGTH} characters "
