@@ -62,9 +62,8 @@ def one_seed(seed: int, prefix: int, sequences: int) -> tuple[pd.DataFrame, floa
     names = list(domains)
     encoder = SentenceEncoder.pretrained()
     began = time.perf_counter()
-    spread = {n: np.unique(np.linspace(0, len(domains[n].train) - 1, min(sequences, len(domains[n].train))).round().astype(int))
-              for n in names}  # evenly over all training documents, as notebook 07
-    train = {n: encoder.layer_means([domains[n].train[i][:prefix] for i in spread[n]]) for n in names}
+    train = {n: encoder.layer_means([t[:prefix] for t in corpora.evenly_spaced(domains[n].train, sequences)])
+             for n in names}  # spread over all training documents, as notebook 07
     full_pass = time.perf_counter() - began
     held_out = {split: {n: encoder.layer_means([t[:prefix] for t in domains[n].split(split)]) for n in names}
                 for split in ("val", "test")}

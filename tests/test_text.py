@@ -203,3 +203,9 @@ def test_the_run_report_shows_the_text_results(tmp_path):
     text = report.build_report(tmp_path, metrics)
     assert "## Text domains" in text and "| expert_gate | 2.9 | 2.9 |" in text and "80.0%" in text
     assert "| mixture | 5 |" in text
+
+
+def test_evenly_spaced_reaches_both_ends_and_keeps_all_when_short():
+    items = [str(i) for i in range(10)]
+    assert corpora.evenly_spaced(items, 4) == ["0", "3", "6", "9"]
+    assert corpora.evenly_spaced(items, 20) == items

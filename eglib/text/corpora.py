@@ -326,6 +326,14 @@ def split_by_document(name: str, documents: list[Document], seed: int, sizes: di
     return TextDomain(name, splits["train"], splits["val"], splits["test"], sources, licence)
 
 
+def evenly_spaced(items: list[str], count: int) -> list[str]:
+    """``count`` of ``items`` evenly spaced from the first to the last (all of them when there are fewer):
+    e.g. the gate's training sequences, spread over all training documents."""
+    if count >= len(items):
+        return list(items)
+    return [items[round(i * (len(items) - 1) / max(1, count - 1))] for i in range(count)]
+
+
 def _windows(text: str, width: int, stride: int) -> list[str]:
     return [text[start:start + width] for start in range(0, max(1, len(text) - width + 1), stride)]
 
