@@ -147,11 +147,10 @@ class SentenceEncoder(nn.Module):
         encoder.load_state_dict(_renamed(weights, config["num_hidden_layers"]))
         return encoder.eval().requires_grad_(False)
 
-    def token_vectors(self, ids: torch.Tensor, mask: torch.Tensor, depth: int | None = None,
-                      every_layer: bool = False) -> torch.Tensor:
-        """Padded ids ``[N, T]`` and their mask ``[N, T]`` (1 = real token) -> the output of layer
-        ``depth`` (default: the last) ``[N, T, 384]``, or with ``every_layer`` the embeddings and
-        layers 1 to ``depth``, ``[depth + 1, N, T, 384]``; the layers above ``depth`` are not run."""
+    def token_vectors(self, ids: torch.Tensor, mask: torch.Tensor, depth: int | None = None) -> torch.Tensor:
+        """Padded ids ``[N, T]`` and their mask ``[N, T]`` (1 = real token) -> the embeddings and the
+        output of layers 1 to ``depth`` (default: all), ``[depth + 1, N, T, 384]``; the layers above
+        ``depth`` are not run."""
         depth = len(self.layers) if depth is None else depth
         positions = torch.arange(ids.shape[1], device=ids.device)
         x = self.embedding_norm(self.words(ids) + self.positions(positions) + self.token_types(torch.zeros_like(ids)))
@@ -160,7 +159,7 @@ class SentenceEncoder(nn.Module):
         for layer in self.layers[:depth]:
             x = layer(x, bias)
             outputs.append(x)
-        return torch.stack(outputs) if every_layer else x
+        return torch.stack(outputs)
 
     @torch.no_grad()
     def encode(self, texts: list[str], batch_size: int = 64, max_tokens: int = MAX_TOKENS,
@@ -203,7 +202,7 @@ class SentenceEncoder(nn.Module):
                 ids[row, :len(encoded[i])] = torch.tensor(encoded[i])
                 mask[row, :len(encoded[i])] = 1.0
             ids, mask = ids.to(device), mask.to(device)
-            vectors = self.token_vectors(ids, mask, depth, every_layer=True)              # [depth + 1, n, T, 384]
+            vectors = self.token_vectors(ids, mask, depth)                                # [depth + 1, n, T, 384]
             out[:, rows] = ((vectors * mask[..., None]).sum(dim=-2) / mask.sum(dim=1, keepdim=True).clamp(min=1e-9)).cpu()
         return out
 
