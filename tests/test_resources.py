@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from eglib.run.costs import CostLog, resident_bytes
+from eglib.run.costs import CostLog, resident_bytes, tensor_bytes
 
 
 def test_peak_memory_of_a_block_counts_what_it_held_even_if_freed():
@@ -35,3 +35,19 @@ def test_a_failing_block_is_still_recorded():
         with cost.measure("fails"):
             raise RuntimeError("boom")
     assert "fails" in cost.table().index
+
+
+def test_tensor_bytes_counts_each_storage_once_and_follows_what_objects_hold():
+    layer = torch.nn.Linear(10, 5)                       # 50 + 5 float32 values
+    assert tensor_bytes(layer) == 55 * 4
+    tied = torch.nn.Sequential(layer, torch.nn.ReLU(), layer)
+    assert tensor_bytes(tied) == 55 * 4                  # a shared layer counts once
+    view = layer.weight.detach()[:2]                     # a view shares the weight's storage
+    assert tensor_bytes({"model": layer, "view": view}) == 55 * 4
+    assert tensor_bytes([layer, torch.zeros(3, dtype=torch.float64)]) == 55 * 4 + 24
+    from eglib.method.zoo import ExpertZoo
+    holder = ExpertZoo.__new__(ExpertZoo)                # an eglib object: its attributes are followed
+    holder._resident = {"a": layer}
+    assert tensor_bytes(holder) == 55 * 4
+    holder._resident = {}
+    assert tensor_bytes(holder) == 0                     # a dropped expert no longer counts

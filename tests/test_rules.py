@@ -74,10 +74,7 @@ def test_the_smoke_profiles_check_the_rehearsals_claims(smoke_profile):
     assert config.get_profile(smoke_profile).rehearsal
     for statement, claim in claims.CLAIMS.items():
         smoke, rehearsal = claims.Claims(claim.notebook, smoke_profile), claims.Claims(claim.notebook, "rehearsal")
-        full_size_only = statement in claims.NEEDS_FULL_SIZE_NETWORKS
-        assert smoke.applies(statement) == (rehearsal.applies(statement) and not full_size_only), statement
-    # the one claim the smoke profiles skip is about weight counts, which their narrowed AlexNet changes
-    assert claims.NEEDS_FULL_SIZE_NETWORKS <= set(claims.CLAIMS)
+        assert smoke.applies(statement) == rehearsal.applies(statement), statement
     assert config.get_profile(smoke_profile).backbone == "alexnet_slim_untrained"
     with pytest.raises(ValueError, match="Unknown profile"):
         claims.Claims("05", "smokey")

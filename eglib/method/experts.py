@@ -107,10 +107,17 @@ class TrainingLog:
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
-    """Knowledge-distillation term: cross-entropy between temperature-softened teacher and student
-    distributions (both ``[N, K]``), scaled by ``T^2`` so its gradient size does not depend on T."""
+    """Knowledge-distillation term: the KL divergence KL(teacher || student) of the
+    temperature-softened distributions (logits ``[N, K]`` each), averaged over the N samples and
+    scaled by ``T^2`` so its gradient size does not depend on T.
+
+    Its gradient is the one of LwF's cross-entropy against the soft targets (the two differ by the
+    targets' entropy, a constant); unlike that cross-entropy, its value is 0 exactly when the
+    student answers as the teacher does, so a logged value reads as a distance.
+    """
     teacher = F.softmax(teacher_logits / temperature, dim=1)
-    return -(teacher * F.log_softmax(student_logits / temperature, dim=1)).sum(dim=1).mean() * temperature ** 2
+    student = F.log_softmax(student_logits / temperature, dim=1)
+    return (torch.xlogy(teacher, teacher) - teacher * student).sum(dim=1).mean() * temperature ** 2
 
 
 def _new_expert_from(source: Expert, task: str, classes: int, keep_heads: list[str], seed: int) -> Expert:

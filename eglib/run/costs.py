@@ -52,6 +52,35 @@ def release_freed_memory() -> None:
         trim(0)
 
 
+def tensor_bytes(*objects: object) -> int:
+    """Bytes of the distinct tensor storages that ``objects`` hold: what they keep in memory.
+
+    Follows modules (their parameters, buffers and attributes), tensors, dicts, lists, tuples and
+    sets, and the attributes of eglib's own objects (a learner, its zoo, a gate); a storage shared
+    by several tensors counts once. Other objects (paths, profiles, arrays) are not entered: the
+    figure is the torch memory these objects keep alive, measured from the objects themselves
+    rather than from the architecture they were built with.
+    """
+    seen_objects: set[int] = set()
+    storages: dict[tuple[int, str], int] = {}
+    stack = list(objects)
+    while stack:
+        item = stack.pop()
+        if id(item) in seen_objects:
+            continue
+        seen_objects.add(id(item))
+        if isinstance(item, torch.Tensor):
+            storage = item.untyped_storage()
+            storages[storage.data_ptr(), str(item.device)] = storage.nbytes()
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+        elif isinstance(item, torch.nn.Module) or type(item).__module__.startswith("eglib."):
+            stack.extend(getattr(item, "__dict__", {}).values())
+    return sum(storages.values())
+
+
 def resident_bytes() -> int:
     """The process's resident set size now, in bytes (``0`` where ``/proc`` is not available)."""
     try:
