@@ -214,3 +214,16 @@ def test_video_benchmark_per_profile(monkeypatch):
     monkeypatch.delenv("EGLIB_VIDEO_DIR", raising=False)
     with pytest.raises(data.DataError, match="EGLIB_VIDEO_DIR"):
         data.load_video_benchmark("paper")
+
+
+def test_neighbourhoods_are_unfolds_values_and_gradient_bit_for_bit():
+    generator = torch.Generator().manual_seed(0)
+    for shape, size in (((3, 1, 8, 12), 7), ((2, 1, 5, 5), 3), ((1, 2, 6, 4), 5)):
+        frame = torch.rand(shape, generator=generator, requires_grad=True)
+        reference = torch.nn.functional.unfold(torch.nn.functional.pad(frame, (size // 2,) * 4, mode="replicate"), size)
+        fast = dfn.neighbourhoods(frame, size)
+        assert torch.equal(fast, reference)
+        upstream = torch.rand(reference.shape, generator=generator)
+        expected, = torch.autograd.grad(reference, frame, upstream)
+        got, = torch.autograd.grad(fast, frame, upstream)
+        assert torch.equal(got, expected)
