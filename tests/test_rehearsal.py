@@ -215,3 +215,24 @@ def test_kernels_talk_over_private_unix_sockets_not_tcp_ports(tmp_path, monkeypa
     reproduce.execute_with_kernel_retries(Path("nb.ipynb"), tmp_path / "b.ipynb", {}, tmp_path)
     assert [transport for transport, _ in seen] == ["ipc", "ipc"]
     assert seen[0][1] != seen[1][1] and not seen[0][1].exists()   # one folder per run, removed afterwards
+
+
+def test_a_kernel_is_shut_down_without_an_interrupt_first(tmp_path, monkeypatch):
+    """jupyter_client sends SIGINT before a shutdown request; the suite's kernels skip it (an idle kernel logged
+    'KeyboardInterrupt caught in kernel' on the console), while an interrupt asked for outside a shutdown is sent."""
+    import asyncio
+
+    from jupyter_client.manager import KernelManager
+
+    sent = []
+
+    async def interrupt(self):
+        sent.append(self.shutting_down)
+
+    monkeypatch.setattr(KernelManager, "_async_interrupt_kernel", interrupt)
+    manager = reproduce.ipc_kernel_manager(tmp_path)(kernel_name="python3")
+    asyncio.run(manager._async_interrupt_kernel())
+    assert sent == [False]                      # outside a shutdown: sent
+    manager.shutting_down = True
+    asyncio.run(manager._async_interrupt_kernel())
+    assert sent == [False]                      # during the shutdown: skipped

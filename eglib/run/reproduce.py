@@ -123,6 +123,12 @@ def ipc_kernel_manager(folder: Path) -> type:
     or, when ipykernel moved to another port, ran on while its client listened to the other
     suite's kernel and waited forever (a smoke lane hung on a one-line cell, 2026-12-05). Sockets
     in a folder of one's own cannot be taken by anyone else.
+
+    Its shutdown sends no SIGINT first. jupyter_client interrupts a kernel before asking it to shut
+    down, and ipykernel, idle after the notebook's last cell, sometimes logged "KeyboardInterrupt
+    caught in kernel" to the console of ``make test`` and ``make reproduce``, an error message for
+    nothing. The shutdown request, then SIGTERM and SIGKILL if the kernel does not end, still stop
+    it; an interrupt asked for explicitly (``interrupt_kernel``) is still sent.
     """
     from jupyter_client.manager import AsyncKernelManager
 
@@ -131,6 +137,11 @@ def ipc_kernel_manager(folder: Path) -> type:
             super().__init__(**kwargs)
             self.transport = "ipc"
             self.ip = str(folder / "kernel")
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:  # called by the shutdown itself: the notebook has finished
+                return
+            await super()._async_interrupt_kernel()
 
     return IpcKernelManager
 
