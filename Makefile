@@ -58,7 +58,10 @@ rehearse: $(STAMP)
 # with the paper's datasets but no ImageNet images) and 07 at toy sizes (text: no images, so the no-ImageNet
 # profile runs it as the smoke one would, in the shorter lane): two lanes of one thread each, 1.4x faster on
 # 2 cores than one after the other (they are mostly kernel start-up and Python); each lane's log prints when it ends.
-SMOKE := $(PY) -m eglib.run.reproduce --device cpu --seed 0
+# A cell with no reply in 300 s (the slowest smoke cell takes about 40) is interrupted and its notebook run once
+# more (eglib.run.kernels); a lane still running after LANE_TIMEOUT seconds is stopped, and its log printed.
+LANE_TIMEOUT ?= 1200
+SMOKE := timeout -k 30 $(LANE_TIMEOUT) $(PY) -m eglib.run.reproduce --device cpu --seed 0 --cell-timeout 300
 test: $(STAMP)
 	$(PY) data_scripts/make_mini.py
 	$(PY) -m eglib.run.nbclean --check --fix-metadata notebooks/*.ipynb  # a JupyterLab autosave is normalised
@@ -74,6 +77,8 @@ test: $(STAMP)
 	wait $$smoke; first=$$?; wait $$other; second=$$?; \
 	cat runs/rehearsal-test/smoke.log runs/rehearsal-test/no-imagenet.log; \
 	rm -rf runs/rehearsal-test/*/*/checkpoints runs/rehearsal-test/*/*/zoo; \
+	for lane in smoke:$$first no-imagenet:$$second; do case $$lane in *:124|*:137) \
+	  echo "the $${lane%:*} lane was stopped after $(LANE_TIMEOUT) s (a hang): runs/rehearsal-test/$${lane%:*}.log";; esac; done; \
 	test $$first = 0 || { echo "the smoke rehearsal failed: runs/rehearsal-test/smoke.log"; exit 1; }; \
 	test $$second = 0 || { echo "the no-ImageNet rehearsal failed: runs/rehearsal-test/no-imagenet.log"; exit 1; }
 

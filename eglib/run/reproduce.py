@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 from eglib import config, data
 from eglib.data import paper
-from eglib.run import outputs, report, seeds
+from eglib.run import kernels, outputs, report, seeds
 
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 REQUIRED_KEYS = ("gate_accuracy", "discriminative_accuracy", "gate_accuracy_per_domain",
@@ -111,76 +110,22 @@ class Ticker:
         return seconds
 
 
-KERNEL_START_TRIES = 3
-
-
-def ipc_kernel_manager(folder: Path) -> type:
-    """A kernel manager class whose kernels talk over Unix sockets in ``folder``, not TCP ports.
-
-    Two suites run side by side (``make test``'s rehearsal lanes) used to share the machine's TCP
-    ports: jupyter_client picks free ports and the kernel binds them later, so a port could be
-    taken in between. The kernel then either died ("Kernel died before replying to kernel_info")
-    or, when ipykernel moved to another port, ran on while its client listened to the other
-    suite's kernel and waited forever (a smoke lane hung on a one-line cell, 2026-12-05). Sockets
-    in a folder of one's own cannot be taken by anyone else.
-
-    Its shutdown sends no SIGINT first. jupyter_client interrupts a kernel before asking it to shut
-    down, and ipykernel, idle after the notebook's last cell, sometimes logged "KeyboardInterrupt
-    caught in kernel" to the console of ``make test`` and ``make reproduce``, an error message for
-    nothing. The shutdown request, then SIGTERM and SIGKILL if the kernel does not end, still stop
-    it; an interrupt asked for explicitly (``interrupt_kernel``) is still sent.
-    """
-    from jupyter_client.manager import AsyncKernelManager
-
-    class IpcKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.transport = "ipc"
-            self.ip = str(folder / "kernel")
-
-        async def _async_interrupt_kernel(self) -> None:
-            if self.shutting_down:  # called by the shutdown itself: the notebook has finished
-                return
-            await super()._async_interrupt_kernel()
-
-    return IpcKernelManager
-
-
-def execute_with_kernel_retries(notebook: Path, out: Path, parameters: dict[str, Any], notebook_dir: Path) -> None:
-    """``papermill.execute_notebook`` with its kernel on private Unix sockets (:func:`ipc_kernel_manager`),
-    started again when its kernel died before running a cell (nothing has run then, so starting
-    again is safe). A notebook's own errors (:class:`papermill.PapermillExecutionError`) are never retried.
-    """
-    import papermill
-
-    for attempt in range(1, KERNEL_START_TRIES + 1):
-        try:
-            with tempfile.TemporaryDirectory(prefix="eglib-kernel-") as folder:
-                papermill.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name="python3",
-                                           cwd=str(notebook_dir), progress_bar=False, log_output=False,
-                                           kernel_manager_class=ipc_kernel_manager(Path(folder)))
-            return
-        except RuntimeError as error:
-            if "before replying to kernel_info" not in str(error) or attempt == KERNEL_START_TRIES:
-                raise
-            print(f"{notebook.name}: the kernel died while starting ({error}); starting it again "
-                  f"({attempt + 1}/{KERNEL_START_TRIES})", file=sys.stderr, flush=True)
-            time.sleep(attempt)
-
-
 def run_suite(run: Path, selected: list[Path], parameters: dict[str, Any], expected: dict[str, float],
-              notebook_dir: Path, label: str = "") -> tuple[dict[str, Any], dict[str, str]]:
+              notebook_dir: Path, label: str = "", cell_timeout: float | None = None
+              ) -> tuple[dict[str, Any], dict[str, str]]:
     """Execute ``selected`` notebooks into ``run`` (one seed); write its ``metrics.json`` and
-    ``report.md``. Returns the merged metrics and the failed notebooks (``{stem: reason}``)."""
+    ``report.md``. Returns the merged metrics and the failed notebooks (``{stem: reason}``).
+    ``cell_timeout``: seconds a cell may go without a reply (:func:`kernels.execute_notebook`)."""
     (run / "notebooks").mkdir(parents=True, exist_ok=True)
     os.environ["EGLIB_RUN_DIR"] = str(run)
     import papermill
 
-    timings, failed = {}, {}
+    timings, failed, hung = {}, {}, {}
     for index, notebook in enumerate(selected, 1):
         ticker = Ticker(f"{label}[{index}/{len(selected)}] {notebook.stem} ...", expected.get(notebook.stem))
         try:
-            execute_with_kernel_retries(notebook, run / "notebooks" / notebook.name, parameters, notebook_dir)
+            hangs = kernels.execute_notebook(notebook, run / "notebooks" / notebook.name, parameters, notebook_dir,
+                                             cell_timeout)
         except papermill.PapermillExecutionError as error:
             # the notebooks are independent: the others still run, and the report lists the failure
             failed[notebook.stem] = f"cell {error.exec_count}: {error.ename}: {error.evalue}"
@@ -188,10 +133,12 @@ def run_suite(run: Path, selected: list[Path], parameters: dict[str, Any], expec
             print(f"{notebook.name} failed in {failed[notebook.stem]}\n"
                   f"See the executed copy: {run / 'notebooks' / notebook.name}", file=sys.stderr)
             continue
-        timings[notebook.stem] = round(ticker.done("done"), 1)
+        timings[notebook.stem] = round(ticker.done(f"done after {hangs} hung attempt(s)" if hangs else "done"), 1)
+        if hangs:
+            hung[notebook.stem] = hangs
     merged = outputs.merge_metrics(run)
     merged["run"] = {**parameters, "notebook_seconds": timings, "failed_notebooks": failed,
-                     "settings": config.get_profile(parameters["PROFILE"]).settings(),
+                     "hung_attempts": hung, "settings": config.get_profile(parameters["PROFILE"]).settings(),
                      "finished": dt.datetime.now().isoformat(timespec="seconds")}
     outputs.write_json_atomic(run / "metrics.json", merged)
     with outputs.atomic_writer(run / "report.md", "w") as out:
@@ -211,12 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=config.REPO_ROOT / "runs")
     parser.add_argument("--resume", type=Path, default=None,
                         help="an earlier run folder to complete: its checkpoints and expert zoo are reused")
+    parser.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
+                        help="interrupt a cell that gives no reply in SECONDS and run its notebook once more "
+                             "with a new kernel (make test's rehearsal lanes; default: no limit)")
     parser.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.runs = args.runs.resolve()  # the notebooks run in notebooks/: a relative folder would land there
     try:
         config.get_profile(args.profile)
         config.resolve_device(args.device)
+        kernels.timeout_options(args.cell_timeout)
         seed_list = seeds.parse_seeds(args.seeds) if args.seeds else [args.seed]
         selected = notebooks(args.only, args.notebook_dir)
         data.check_profile_ready(args.profile, paper_tasks_needed(selected))
@@ -245,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         parameters = {"PROFILE": args.profile, "DEVICE": args.device, "SEED": seed}
         folder = run / f"seed-{seed}" if several else run
         per_seed[seed], seed_failed = run_suite(folder, selected, parameters, expected, args.notebook_dir,
-                                                label=f"seed {seed} " if several else "")
+                                                label=f"seed {seed} " if several else "", cell_timeout=args.cell_timeout)
         failed.update({f"{stem} (seed {seed})" if several else stem: why for stem, why in seed_failed.items()})
     merged = per_seed[seed_list[0]]
     if several:

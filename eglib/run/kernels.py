@@ -1,0 +1,124 @@
+"""One notebook under papermill, with a kernel that cannot be taken by a neighbour and a run that cannot hang.
+
+:func:`execute_notebook` is what ``make reproduce`` and ``make test``'s rehearsal lanes call for each
+notebook. Around ``papermill.execute_notebook`` it adds three guards, each met on this project's CI:
+
+* the kernel talks over Unix sockets in a private folder (:func:`ipc_kernel_manager`), so two suites
+  side by side cannot take each other's TCP ports;
+* a kernel that dies before it answers ``kernel_info`` is started again (nothing has run yet);
+* with ``cell_timeout``, a cell that gives no reply in that many seconds is interrupted and the
+  notebook is run once more with a new kernel, said on stderr and kept as ``<name>.hung.ipynb``
+  beside the executed copy (a rehearsal lane once waited 70 minutes on a cell until CI's limit
+  ended it, with no line of its log printed). A notebook that hangs twice fails with the reason.
+
+A notebook's own errors (:class:`papermill.PapermillExecutionError`) are never retried.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+KERNEL_START_TRIES = 3
+HANG_RETRIES = 1
+
+
+def ipc_kernel_manager(folder: Path, interrupts: list[bool] | None = None) -> type:
+    """A kernel manager class whose kernels talk over Unix sockets in ``folder``, not TCP ports.
+
+    Two suites run side by side (``make test``'s rehearsal lanes) used to share the machine's TCP
+    ports: jupyter_client picks free ports and the kernel binds them later, so a port could be
+    taken in between. The kernel then either died ("Kernel died before replying to kernel_info")
+    or, when ipykernel moved to another port, ran on while its client listened to the other
+    suite's kernel and waited forever. Sockets in a folder of one's own cannot be taken by anyone else.
+
+    Its shutdown sends no SIGINT first. jupyter_client interrupts a kernel before asking it to shut
+    down, and ipykernel, idle after the notebook's last cell, sometimes logged "KeyboardInterrupt
+    caught in kernel" to the console of ``make test`` and ``make reproduce``, an error message for
+    nothing. The shutdown request, then SIGTERM and SIGKILL if the kernel does not end, still stop
+    it. Any other interrupt (papermill sends one only when a cell ran past its timeout) is sent,
+    and appended to ``interrupts`` when given.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IpcKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+            self.ip = str(folder / "kernel")
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:  # called by the shutdown itself: the notebook has finished
+                return
+            if interrupts is not None:
+                interrupts.append(True)
+            await super()._async_interrupt_kernel()
+
+        interrupt_kernel = _async_interrupt_kernel  # jupyter_client binds the public name to its own function
+
+    return IpcKernelManager
+
+
+def timeout_options(cell_timeout: float | None) -> dict[str, Any]:
+    """papermill's options for a per-cell limit of ``cell_timeout`` seconds (none for ``None``).
+
+    On the limit nbclient interrupts the kernel (a busy kernel then records where it was, as a
+    KeyboardInterrupt traceback in the cell) and, whether or not the kernel answers, ends the cell
+    with an error, so an idle kernel whose reply was lost cannot keep the run waiting either.
+    """
+    if cell_timeout is None:
+        return {}
+    if cell_timeout <= 0:
+        raise ValueError(f"--cell-timeout (cell_timeout) must be a positive number of seconds, e.g. 300, not {cell_timeout:g}.")
+    return {"execution_timeout": cell_timeout, "interrupt_on_timeout": True,
+            "error_on_timeout": {"ename": "CellTimeout", "evalue": f"no reply within {cell_timeout:g} s",
+                                 "traceback": []}}
+
+
+def execute_notebook(notebook: Path, out: Path, parameters: dict[str, Any], notebook_dir: Path,
+                     cell_timeout: float | None = None) -> int:
+    """Execute ``notebook`` into ``out`` with papermill in ``notebook_dir`` (see the module's guards).
+
+    Returns how many times a hung cell made it run the notebook again (0 normally). Raises
+    ``papermill.PapermillExecutionError`` for the notebook's own error, or with ``ename``
+    ``"CellTimeout"`` when it hung ``HANG_RETRIES + 1`` times, and ``RuntimeError`` when the kernel
+    did not start in ``KERNEL_START_TRIES`` tries.
+    """
+    import papermill
+
+    starts = hangs = 0
+    while True:
+        interrupts: list[bool] = []
+        try:
+            with tempfile.TemporaryDirectory(prefix="eglib-kernel-") as folder:
+                papermill.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name="python3",
+                                           cwd=str(notebook_dir), progress_bar=False, log_output=False,
+                                           kernel_manager_class=ipc_kernel_manager(Path(folder), interrupts),
+                                           **timeout_options(cell_timeout))
+            return hangs
+        except papermill.PapermillExecutionError as error:
+            if not interrupts:
+                raise
+            hung = out.with_name(f"{out.stem}.hung.ipynb")
+            if out.exists():
+                shutil.copyfile(out, hung)
+            if hangs == HANG_RETRIES:
+                raise papermill.PapermillExecutionError(
+                    cell_index=error.cell_index, exec_count=error.exec_count, source=error.source,
+                    ename="CellTimeout", evalue=f"no reply within {cell_timeout:g} s, {hangs + 1} times "
+                    f"(the last hung copy: {hung})", traceback=error.traceback) from error
+            hangs += 1
+            print(f"{notebook.name}: cell {error.exec_count} gave no reply within {cell_timeout:g} s and its kernel "
+                  f"was interrupted ({error.ename}; the copy that hung: {hung}); running the notebook again with "
+                  f"a new kernel", file=sys.stderr, flush=True)
+        except RuntimeError as error:
+            starts += 1
+            if "before replying to kernel_info" not in str(error) or starts == KERNEL_START_TRIES:
+                raise
+            print(f"{notebook.name}: the kernel died while starting ({error}); starting it again "
+                  f"({starts + 1}/{KERNEL_START_TRIES})", file=sys.stderr, flush=True)
+            time.sleep(starts)

@@ -1,0 +1,125 @@
+"""Executing one notebook: private kernel sockets, kernel start retries, and cells that hang."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eglib.run import kernels, reproduce
+from tests.conftest import tiny_notebook
+
+
+def test_a_kernel_that_dies_while_starting_is_started_again_and_a_notebook_error_is_not(tmp_path, monkeypatch):
+    import papermill
+
+    calls = []
+
+    def flaky(notebook, out, **kwargs):
+        calls.append(out)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        Path(out).write_text("{}")
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    monkeypatch.setattr(kernels.time, "sleep", lambda seconds: None)
+    out = tmp_path / "out.ipynb"
+    kernels.execute_notebook(Path("nb.ipynb"), out, {}, tmp_path)
+    assert len(calls) == 2 and out.exists()
+
+    # a kernel that never starts is given up after KERNEL_START_TRIES; any other error at once
+    for message, match, tries in (("Kernel died before replying to kernel_info", "kernel_info", kernels.KERNEL_START_TRIES),
+                                  ("some other failure", "other failure", 1)):
+        def fails(notebook, out, message=message, **kwargs):
+            calls.append(out)
+            raise RuntimeError(message)
+
+        calls.clear()
+        monkeypatch.setattr(papermill, "execute_notebook", fails)
+        with pytest.raises(RuntimeError, match=match):
+            kernels.execute_notebook(Path("nb.ipynb"), out, {}, tmp_path)
+        assert len(calls) == tries
+
+
+def test_kernels_talk_over_private_unix_sockets_not_tcp_ports(tmp_path, monkeypatch):
+    """Two suites side by side cannot take each other's ports: each kernel's sockets live in a folder of its own."""
+    import papermill
+
+    seen = []
+
+    def records(notebook, out, kernel_manager_class=None, **kwargs):
+        manager = kernel_manager_class(kernel_name="python3")
+        seen.append((manager.transport, Path(manager.ip).parent))
+        assert Path(manager.ip).parent.is_dir()
+
+    monkeypatch.setattr(papermill, "execute_notebook", records)
+    kernels.execute_notebook(Path("nb.ipynb"), tmp_path / "a.ipynb", {}, tmp_path)
+    kernels.execute_notebook(Path("nb.ipynb"), tmp_path / "b.ipynb", {}, tmp_path)
+    assert [transport for transport, _ in seen] == ["ipc", "ipc"]
+    assert seen[0][1] != seen[1][1] and not seen[0][1].exists()   # one folder per run, removed afterwards
+
+
+def test_a_kernel_is_shut_down_without_an_interrupt_first(tmp_path, monkeypatch):
+    """jupyter_client sends SIGINT before a shutdown request; the suite's kernels skip it (an idle kernel logged
+    'KeyboardInterrupt caught in kernel' on the console), while an interrupt asked for outside a shutdown is sent."""
+    import asyncio
+
+    from jupyter_client.manager import KernelManager
+
+    sent = []
+
+    async def interrupt(self):
+        sent.append(self.shutting_down)
+
+    monkeypatch.setattr(KernelManager, "_async_interrupt_kernel", interrupt)
+    interrupts = []
+    manager = kernels.ipc_kernel_manager(tmp_path, interrupts)(kernel_name="python3")
+    asyncio.run(manager.interrupt_kernel())     # the public name, which nbclient calls on a cell timeout
+    assert sent == [False] and interrupts == [True]   # outside a shutdown: sent, and counted
+    manager.shutting_down = True
+    asyncio.run(manager._async_interrupt_kernel())
+    assert sent == [False] and interrupts == [True]   # during the shutdown: skipped
+
+
+# a cell that hangs the first time it runs (until a marker file exists) and answers at once after
+HANGS_ONCE = """
+import pathlib, time
+marker = pathlib.Path(MARKER)
+if not marker.exists():
+    marker.write_text("hung once")
+    time.sleep(120)
+print("answered")
+"""
+
+
+def test_a_hung_cell_is_interrupted_and_its_notebook_run_again_with_a_new_kernel(tmp_path, capsys):
+    notebook, out = tmp_path / "nb.ipynb", tmp_path / "out" / "nb.ipynb"
+    out.parent.mkdir()
+    tiny_notebook(notebook, HANGS_ONCE, parameters="MARKER = ''")
+    hangs = kernels.execute_notebook(notebook, out, {"MARKER": str(tmp_path / "marker")}, tmp_path, cell_timeout=4)
+    assert hangs == 1
+    executed = json.loads(out.read_text())
+    assert executed["cells"][-1]["outputs"][0]["text"] == ["answered\n"]
+    # the copy that hung is kept, with where the kernel was when it was interrupted
+    hung = json.loads((tmp_path / "out" / "nb.hung.ipynb").read_text())
+    assert any("time.sleep(120)" in line or "KeyboardInterrupt" in line
+               for output in hung["cells"][-1]["outputs"] for line in output.get("traceback", []))
+    assert "gave no reply within 4 s" in capsys.readouterr().err
+
+
+def test_a_notebook_that_hangs_every_time_fails_with_the_reason_and_the_run_goes_on(tmp_path):
+    import papermill
+
+    notebook = tmp_path / "nb.ipynb"
+    tiny_notebook(notebook, "import time\ntime.sleep(120)")
+    with pytest.raises(papermill.PapermillExecutionError) as raised:
+        kernels.execute_notebook(notebook, tmp_path / "out.ipynb", {}, tmp_path, cell_timeout=3)
+    assert raised.value.ename == "CellTimeout" and "no reply within 3 s, 2 times" in raised.value.evalue
+
+
+def test_a_cell_timeout_that_is_not_a_positive_number_is_refused_before_anything_runs(tmp_path, capsys):
+    assert kernels.timeout_options(None) == {}
+    assert reproduce.main(["--cell-timeout", "0", "--runs", str(tmp_path / "runs")]) == 2
+    assert "--cell-timeout (cell_timeout) must be a positive number of seconds, e.g. 300" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
