@@ -66,7 +66,7 @@ test: $(STAMP)
 	$(PY) data_scripts/make_mini.py
 	$(PY) -m eglib.run.nbclean --check --fix-metadata notebooks/*.ipynb  # a JupyterLab autosave is normalised
 	$(UNIT)
-	EGLIB_PROGRESS=0 $(PY) -m pytest -q --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
+	EGLIB_PROGRESS=0 $(PY) -m pytest -q --nbval-lax --nbval-cell-timeout 600 --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
 	rm -rf runs/rehearsal-test && mkdir -p runs/rehearsal-test
 	$(PY) -c "from eglib.data import rehearsal; rehearsal.ensure_built()"  # once, before the two lanes share it
 	@echo "smoke rehearsal 00-06 and its no-ImageNet 03 + 05 with 07, side by side (logs in runs/rehearsal-test/)"

@@ -30,6 +30,7 @@ def test_a_kernel_that_dies_while_starting_is_started_again_and_a_notebook_error
 
     # a kernel that never starts is given up after KERNEL_START_TRIES; any other error at once
     for message, match, tries in (("Kernel died before replying to kernel_info", "kernel_info", kernels.KERNEL_START_TRIES),
+                                  ("Kernel didn't respond in 60 seconds", "respond", kernels.KERNEL_START_TRIES),
                                   ("some other failure", "other failure", 1)):
         def fails(notebook, out, message=message, **kwargs):
             calls.append(out)

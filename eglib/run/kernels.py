@@ -5,7 +5,8 @@ notebook. Around ``papermill.execute_notebook`` it adds three guards, each met o
 
 * the kernel talks over Unix sockets in a private folder (:func:`ipc_kernel_manager`), so two suites
   side by side cannot take each other's TCP ports;
-* a kernel that dies before it answers ``kernel_info`` is started again (nothing has run yet);
+* a kernel that dies before it answers ``kernel_info``, or does not answer it within papermill's
+  start-up limit (60 s), is started again (nothing has run yet);
 * with ``cell_timeout``, a cell that gives no reply in that many seconds is interrupted and the
   notebook is run once more with a new kernel, said on stderr and kept as ``<name>.hung.ipynb``
   beside the executed copy (a rehearsal lane once waited 70 minutes on a cell until CI's limit
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 KERNEL_START_TRIES = 3
+# jupyter_client's messages for a kernel that never became ready (nothing of the notebook has run)
+KERNEL_START_FAILURES = ("before replying to kernel_info", "Kernel didn't respond in")
 HANG_RETRIES = 1
 
 
@@ -117,7 +120,7 @@ def execute_notebook(notebook: Path, out: Path, parameters: dict[str, Any], note
                   f"a new kernel", file=sys.stderr, flush=True)
         except RuntimeError as error:
             starts += 1
-            if "before replying to kernel_info" not in str(error) or starts == KERNEL_START_TRIES:
+            if not any(failure in str(error) for failure in KERNEL_START_FAILURES) or starts == KERNEL_START_TRIES:
                 raise
             print(f"{notebook.name}: the kernel died while starting ({error}); starting it again "
                   f"({starts + 1}/{KERNEL_START_TRIES})", file=sys.stderr, flush=True)
