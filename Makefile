@@ -59,9 +59,10 @@ rehearse: $(STAMP)
 # profile runs it as the smoke one would, in the shorter lane): two lanes of one thread each, 1.4x faster on
 # 2 cores than one after the other (they are mostly kernel start-up and Python); each lane's log prints when it ends.
 # A cell with no reply in 300 s (the slowest smoke cell takes about 40) is interrupted and its notebook run once
-# more (eglib.run.kernels); a lane still running after LANE_TIMEOUT seconds is stopped, and its log printed.
+# more (eglib.run.kernels); a lane still running after LANE_TIMEOUT seconds is sent SIGUSR1 (it prints its
+# Python stacks), stopped 30 s later, and its log printed.
 LANE_TIMEOUT ?= 1200
-SMOKE := timeout -k 30 $(LANE_TIMEOUT) $(PY) -m eglib.run.reproduce --device cpu --seed 0 --cell-timeout 300
+SMOKE := timeout -s USR1 -k 30 $(LANE_TIMEOUT) $(PY) -m eglib.run.reproduce --device cpu --seed 0 --cell-timeout 300
 test: $(STAMP)
 	$(PY) data_scripts/make_mini.py
 	$(PY) -m eglib.run.nbclean --check --fix-metadata notebooks/*.ipynb  # a JupyterLab autosave is normalised

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import faulthandler
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -228,4 +230,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # `kill -USR1 <pid>` prints where every thread of the run is, and it goes on (make test's lanes
+    # send it when they run past LANE_TIMEOUT, before stopping the lane)
+    faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
     sys.exit(main())
