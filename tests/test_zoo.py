@@ -92,3 +92,40 @@ def test_bad_input_is_refused_and_the_zoo_left_as_it_was(tmp_path, parts, cluste
         ExpertZoo(tmp_path, profile="paper", backbone="alexnet")
     manifest = json.loads(before)
     assert all(len(task["expert"]["sha256"]) == 64 for task in manifest["tasks"])
+
+
+def test_a_stored_module_is_rebuilt_bit_for_bit_without_initialising_it_or_drawing_random_numbers(parts):
+    from eglib.method.autoencoder import TaskAutoencoder
+    from eglib.method.zoo import build_expert
+    from eglib.video import dfn
+
+    expert = parts["expert"].eval()
+    autoencoder = parts["autoencoders"][0]
+    video = dfn.DynamicFilterNetwork().eval()
+    before = torch.get_rng_state()
+    rebuilt_expert = build_expert(expert.state_dict(), "mobilenet_v2")
+    rebuilt_autoencoder = TaskAutoencoder.from_state_dict(autoencoder.state_dict())
+    rebuilt_video = dfn.from_state_dict(video.state_dict())
+    assert torch.equal(torch.get_rng_state(), before)  # building them drew nothing from the global generator
+    # the layout the expert computes in (channels-last convolutions) is kept
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in rebuilt_expert.upper.parameters() if p.ndim == 4)
+    with torch.no_grad():
+        maps, features, frames = torch.rand(5, 160, 3, 3), torch.rand(5, autoencoder.standardizer.dim), torch.rand(2, 3, 16, 16)
+        assert torch.equal(rebuilt_expert(maps, "t"), expert(maps, "t"))
+        assert torch.equal(rebuilt_autoencoder.network(features), autoencoder.network(features))
+        assert torch.equal(rebuilt_video(frames), video(frames))
+
+
+def test_rebuilding_refuses_a_module_with_tensors_no_state_holds(parts):
+    from eglib.storage import rebuild_module
+
+    class WithScratch(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 2)
+            self.register_buffer("scratch", torch.zeros(2), persistent=False)
+
+    with pytest.raises(ValueError, match=r"buffers that no state dict holds \(\['scratch'\]\)"):
+        rebuild_module(WithScratch, WithScratch().state_dict())
+    with pytest.raises(RuntimeError, match="Missing key"):
+        rebuild_module(lambda: torch.nn.Linear(2, 2), {"weight": torch.zeros(2, 2)})

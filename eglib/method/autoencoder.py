@@ -34,6 +34,7 @@ from eglib.config import resolve_device
 from eglib.method import standardizer as standardizer_module
 from eglib.method.standardizer import FeatureStandardizer
 from eglib.optim import descend
+from eglib.storage import rebuild_module
 
 
 INITS = ("uniform", "sparse")
@@ -128,16 +129,15 @@ class TaskAutoencoder:
         if epoch not in self.log.snapshots:
             raise KeyError(f"No snapshot of epoch {epoch}; this autoencoder kept {sorted(self.log.snapshots)}. "
                            "Train with snapshot_epochs=[...] naming the epochs you need.")
-        network = GateAutoencoder(self.dim, self.hidden_size)
-        network.load_state_dict(self.log.snapshots[epoch])
+        network = rebuild_module(lambda: GateAutoencoder(self.dim, self.hidden_size), self.log.snapshots[epoch])
         return TaskAutoencoder(network=network.to(self.network.encoder.weight.device).eval(),
                                standardizer=self.standardizer)
 
     @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor]) -> "TaskAutoencoder":
         hidden, dim = state["network.encoder.weight"].shape
-        network = GateAutoencoder(dim, hidden)
-        network.load_state_dict({k[len("network."):]: v for k, v in state.items() if k.startswith("network.")})
+        network = rebuild_module(lambda: GateAutoencoder(dim, hidden),
+                                 {k[len("network."):]: v for k, v in state.items() if k.startswith("network.")})
         standardizer = FeatureStandardizer.from_state_dict(
             {k[len("standardizer."):]: v for k, v in state.items() if k.startswith("standardizer.")})
         return cls(network=network, standardizer=standardizer)

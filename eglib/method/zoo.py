@@ -35,7 +35,7 @@ from eglib.method.experts import Expert
 from eglib.method.gate import ExpertGate
 from eglib.method.standardizer import FeatureStandardizer
 from eglib.safe_paths import UnsafeNameError, inside, plain_name
-from eglib.storage import atomic_writer, file_sha256, save_tensors
+from eglib.storage import atomic_writer, file_sha256, rebuild_module, save_tensors
 
 ZOO_FORMAT = 1
 # no '.': a task names a folder and an expert's head, and torch's ModuleDict keys cannot hold one
@@ -56,13 +56,15 @@ def check_task_name(name: str) -> str:
 
 def build_expert(state: dict[str, torch.Tensor], backbone: str) -> Expert:
     """Rebuild an :class:`Expert` of ``backbone`` from its state dict (heads sized from the tensors)."""
-    model, _ = backbones.load_pretrained_model(backbone, allow_random=True)  # architecture only
-    body, imagenet_head = backbones.expert_parts(model, backbone)
     heads = {key.split(".")[1]: tensor.shape[0] for key, tensor in state.items()
              if key.startswith("heads.") and key.endswith(".weight")}
-    expert = Expert(body, imagenet_head.in_features, heads)
-    expert.load_state_dict(state)  # every weight comes from the verified file
-    return expert.eval()
+
+    def architecture() -> Expert:
+        model, _ = backbones.load_pretrained_model(backbone, allow_random=True)
+        body, imagenet_head = backbones.expert_parts(model, backbone)
+        return Expert(body, imagenet_head.in_features, heads)
+
+    return rebuild_module(architecture, state).eval()  # every weight comes from the verified file
 
 
 class ExpertZoo:

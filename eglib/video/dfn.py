@@ -25,6 +25,7 @@ from eglib import timing
 from eglib.progress import progress
 from eglib.config import resolve_device
 from eglib.optim import descend
+from eglib.storage import rebuild_module
 from eglib.method.gate import routed_rows
 from eglib.video.clips import INPUT_FRAMES, PREDICTED_FRAMES, check_clips
 
@@ -174,9 +175,7 @@ def from_state_dict(state: dict[str, torch.Tensor], **model_options) -> DynamicF
     k = model_options.get("filter_size", 7)
     if state["to_filters.weight"].shape[0] == k * k:
         model_options = {**model_options, "prior_strength": 0.0}
-    model = DynamicFilterNetwork(**model_options)
-    model.load_state_dict(state)
-    return model.eval()
+    return rebuild_module(lambda: DynamicFilterNetwork(**model_options), state).eval()
 
 
 def as_float_clips(clips: np.ndarray, device: torch.device) -> torch.Tensor:
