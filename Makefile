@@ -79,7 +79,7 @@ test: $(STAMP)
 	cat runs/rehearsal-test/smoke.log runs/rehearsal-test/no-imagenet.log; \
 	rm -rf runs/rehearsal-test/*/*/checkpoints runs/rehearsal-test/*/*/zoo; \
 	for lane in smoke:$$first no-imagenet:$$second; do case $$lane in *:124|*:137) \
-	  echo "the $${lane%:*} lane was stopped after $(LANE_TIMEOUT) s (a hang): runs/rehearsal-test/$${lane%:*}.log";; esac; done; \
+	  echo "the $${lane%:*} lane was stopped (past LANE_TIMEOUT=$(LANE_TIMEOUT) s: a hang; or killed): runs/rehearsal-test/$${lane%:*}.log";; esac; done; \
 	test $$first = 0 || { echo "the smoke rehearsal failed: runs/rehearsal-test/smoke.log"; exit 1; }; \
 	test $$second = 0 || { echo "the no-ImageNet rehearsal failed: runs/rehearsal-test/no-imagenet.log"; exit 1; }
 

@@ -83,29 +83,34 @@ def test_a_kernel_is_shut_down_without_an_interrupt_first(tmp_path, monkeypatch)
     assert sent == [False] and interrupts == [True]   # during the shutdown: skipped
 
 
-# a cell that hangs the first time it runs (until a marker file exists) and answers at once after
+# a cell that hangs the first time it runs (until a marker file exists) and answers at once after;
+# IGNORE_SIGINT makes its kernel deaf to the interrupt, as one stuck in C code would be
 HANGS_ONCE = """
-import pathlib, time
+import pathlib, signal, time
 marker = pathlib.Path(MARKER)
 if not marker.exists():
     marker.write_text("hung once")
+    if IGNORE_SIGINT:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     time.sleep(120)
 print("answered")
 """
 
 
-def test_a_hung_cell_is_interrupted_and_its_notebook_run_again_with_a_new_kernel(tmp_path, capsys):
+@pytest.mark.parametrize("ignore_sigint", [False, True], ids=["interruptible", "deaf to SIGINT"])
+def test_a_hung_cell_is_interrupted_and_its_notebook_run_again_with_a_new_kernel(tmp_path, capsys, ignore_sigint):
     notebook, out = tmp_path / "nb.ipynb", tmp_path / "out" / "nb.ipynb"
     out.parent.mkdir()
-    tiny_notebook(notebook, HANGS_ONCE, parameters="MARKER = ''")
-    hangs = kernels.execute_notebook(notebook, out, {"MARKER": str(tmp_path / "marker")}, tmp_path, cell_timeout=4)
+    tiny_notebook(notebook, HANGS_ONCE, parameters="MARKER = ''\nIGNORE_SIGINT = False")
+    hangs = kernels.execute_notebook(notebook, out, {"MARKER": str(tmp_path / "marker"), "IGNORE_SIGINT": ignore_sigint},
+                                     tmp_path, cell_timeout=4)
     assert hangs == 1
     executed = json.loads(out.read_text())
     assert executed["cells"][-1]["outputs"][0]["text"] == ["answered\n"]
-    # the copy that hung is kept, with where the kernel was when it was interrupted
-    hung = json.loads((tmp_path / "out" / "nb.hung.ipynb").read_text())
-    assert any("time.sleep(120)" in line or "KeyboardInterrupt" in line
-               for output in hung["cells"][-1]["outputs"] for line in output.get("traceback", []))
+    hung = json.loads((tmp_path / "out" / "nb.hung.ipynb").read_text())  # the copy that hung is kept
+    tracebacks = [line for output in hung["cells"][-1]["outputs"] for line in output.get("traceback", [])]
+    if not ignore_sigint:  # where the kernel was when it was interrupted
+        assert any("time.sleep(120)" in line or "KeyboardInterrupt" in line for line in tracebacks)
     assert "gave no reply within 4 s" in capsys.readouterr().err
 
 

@@ -59,9 +59,9 @@ def build_expert(state: dict[str, torch.Tensor], backbone: str) -> Expert:
     heads = {key.split(".")[1]: tensor.shape[0] for key, tensor in state.items()
              if key.startswith("heads.") and key.endswith(".weight")}
 
-    def architecture() -> Expert:
-        model, _ = backbones.load_pretrained_model(backbone, allow_random=True)
-        body, imagenet_head = backbones.expert_parts(model, backbone)
+    def architecture() -> Expert:  # the shapes only: nothing is initialised, nothing seeded
+        body, imagenet_head = backbones.expert_parts(backbones.get_backbone_spec(backbone).builder(weights=None),
+                                                     backbone)
         return Expert(body, imagenet_head.in_features, heads)
 
     return rebuild_module(architecture, state).eval()  # every weight comes from the verified file

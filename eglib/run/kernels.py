@@ -69,9 +69,10 @@ def ipc_kernel_manager(folder: Path, interrupts: list[bool] | None = None) -> ty
 def timeout_options(cell_timeout: float | None) -> dict[str, Any]:
     """papermill's options for a per-cell limit of ``cell_timeout`` seconds (none for ``None``).
 
-    On the limit nbclient interrupts the kernel (a busy kernel then records where it was, as a
-    KeyboardInterrupt traceback in the cell) and, whether or not the kernel answers, ends the cell
-    with an error, so an idle kernel whose reply was lost cannot keep the run waiting either.
+    On the limit nbclient interrupts the kernel. A kernel that honours the interrupt records where it
+    was (a KeyboardInterrupt traceback in the cell); an idle kernel whose reply was lost, or one stuck
+    where SIGINT cannot reach Python, is answered for: the cell ends with an error either way, so
+    neither keeps the run waiting.
     """
     if cell_timeout is None:
         return {}
@@ -103,22 +104,28 @@ def execute_notebook(notebook: Path, out: Path, parameters: dict[str, Any], note
                                            kernel_manager_class=ipc_kernel_manager(Path(folder), interrupts),
                                            **timeout_options(cell_timeout))
             return hangs
-        except papermill.PapermillExecutionError as error:
-            if not interrupts:
+        except Exception as error:  # noqa: BLE001 -- sorted below; anything not ours is raised again
+            if interrupts:  # the only interrupt papermill sends is at the cell limit: the notebook hung
+                hung = out.with_name(f"{out.stem}.hung.ipynb")
+                if out.exists():
+                    shutil.copyfile(out, hung)
+                cell = getattr(error, "exec_count", None)
+                if hangs == HANG_RETRIES:
+                    raise papermill.PapermillExecutionError(
+                        cell_index=getattr(error, "cell_index", None), exec_count=cell,
+                        source=getattr(error, "source", ""), ename="CellTimeout",
+                        evalue=f"no reply within {cell_timeout:g} s, {hangs + 1} times (the last hung copy: {hung})",
+                        traceback=getattr(error, "traceback", [])) from error
+                hangs += 1
+                # a kernel that honours the interrupt ends the cell with its traceback (PapermillExecutionError);
+                # one stuck where SIGINT cannot reach Python gives no answer at all (nbclient's CellTimeoutError)
+                print(f"{notebook.name}: cell {cell if cell is not None else '?'} gave no reply within "
+                      f"{cell_timeout:g} s and its kernel was interrupted ({type(error).__name__}: "
+                      f"{getattr(error, 'ename', '') or str(error)[:80]}; the copy that hung: {hung}); running the "
+                      f"notebook again with a new kernel", file=sys.stderr, flush=True)
+                continue
+            if isinstance(error, papermill.PapermillExecutionError) or not isinstance(error, RuntimeError):
                 raise
-            hung = out.with_name(f"{out.stem}.hung.ipynb")
-            if out.exists():
-                shutil.copyfile(out, hung)
-            if hangs == HANG_RETRIES:
-                raise papermill.PapermillExecutionError(
-                    cell_index=error.cell_index, exec_count=error.exec_count, source=error.source,
-                    ename="CellTimeout", evalue=f"no reply within {cell_timeout:g} s, {hangs + 1} times "
-                    f"(the last hung copy: {hung})", traceback=error.traceback) from error
-            hangs += 1
-            print(f"{notebook.name}: cell {error.exec_count} gave no reply within {cell_timeout:g} s and its kernel "
-                  f"was interrupted ({error.ename}; the copy that hung: {hung}); running the notebook again with "
-                  f"a new kernel", file=sys.stderr, flush=True)
-        except RuntimeError as error:
             starts += 1
             if not any(failure in str(error) for failure in KERNEL_START_FAILURES) or starts == KERNEL_START_TRIES:
                 raise

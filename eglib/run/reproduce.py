@@ -130,7 +130,7 @@ def run_suite(run: Path, selected: list[Path], parameters: dict[str, Any], expec
                                              cell_timeout)
         except papermill.PapermillExecutionError as error:
             # the notebooks are independent: the others still run, and the report lists the failure
-            failed[notebook.stem] = f"cell {error.exec_count}: {error.ename}: {error.evalue}"
+            failed[notebook.stem] = f"cell {error.exec_count or '?'}: {error.ename}: {error.evalue}"
             ticker.done("FAILED")
             print(f"{notebook.name} failed in {failed[notebook.stem]}\n"
                   f"See the executed copy: {run / 'notebooks' / notebook.name}", file=sys.stderr)
