@@ -58,7 +58,7 @@ rehearse: $(STAMP)
 # with the paper's datasets but no ImageNet images) and 07 at toy sizes (text: no images, so the no-ImageNet
 # profile runs it as the smoke one would, in the shorter lane): two lanes of one thread each, 1.4x faster on
 # 2 cores than one after the other (they are mostly kernel start-up and Python); each lane's log prints when it ends.
-# A cell with no reply in 300 s (the slowest smoke cell takes about 40) is interrupted and its notebook run once
+# A cell with no reply in 300 s (the slowest smoke notebook takes about 65 s in all) is interrupted and its notebook run once
 # more (eglib.run.kernels); a lane still running after LANE_TIMEOUT seconds is sent SIGUSR1 (it prints its
 # Python stacks), stopped 30 s later, and its log printed.
 LANE_TIMEOUT ?= 1200

@@ -100,4 +100,3 @@ def rebuild_module(build: Callable[[], Module], state: Mapping) -> Module:
     module.to_empty(device="cpu")
     module.load_state_dict(state)
     return module
-

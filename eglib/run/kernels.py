@@ -9,8 +9,8 @@ notebook. Around ``papermill.execute_notebook`` it adds three guards, each met o
   start-up limit (60 s), is started again (nothing has run yet);
 * with ``cell_timeout``, a cell that gives no reply in that many seconds is interrupted and the
   notebook is run once more with a new kernel, said on stderr and kept as ``<name>.hung.ipynb``
-  beside the executed copy (a rehearsal lane once waited 70 minutes on a cell until CI's limit
-  ended it, with no line of its log printed). A notebook that hangs twice fails with the reason.
+  beside the executed copy (a rehearsal lane once waited about 70 minutes, where is not known, until
+  CI's limit ended it, with no line of its log printed). A notebook that hangs twice fails with the reason.
 
 A notebook's own errors (:class:`papermill.PapermillExecutionError`) are never retried.
 """
@@ -104,7 +104,7 @@ def execute_notebook(notebook: Path, out: Path, parameters: dict[str, Any], note
                                            kernel_manager_class=ipc_kernel_manager(Path(folder), interrupts),
                                            **timeout_options(cell_timeout))
             return hangs
-        except Exception as error:  # noqa: BLE001 -- sorted below; anything not ours is raised again
+        except Exception as error:  # sorted below; anything not ours is raised again
             if interrupts:  # the only interrupt papermill sends is at the cell limit: the notebook hung
                 hung = out.with_name(f"{out.stem}.hung.ipynb")
                 if out.exists():
