@@ -146,6 +146,34 @@ def test_earlier_task_data_is_never_read_or_kept(tmp_path, tasks):
     learner.add_task("shapes", tasks["train"]["shapes"], tasks["val"]["shapes"])
 
 
+def test_features_already_in_the_cache_are_read_bit_for_bit_and_new_ones_never_written(tmp_path, tasks, monkeypatch):
+    """The learner reads the gate features and expert inputs of images the cache already holds
+    (the benchmark's, which notebook 00 cached), with the bits a backbone pass gives, and leaves
+    no entry for images it is the first to see."""
+    from eglib import features
+
+    monkeypatch.setenv("EGLIB_DATA", str(tmp_path / "data"))  # an empty cache of its own
+    learner = LifelongLearner(tmp_path / "zoo", profile=FAST, reference_images=tasks["base"], device="cpu")
+    images = tasks["test"]["digits"][0]
+    fresh = learner._gate_features_and_expert_inputs(images)  # nothing cached: a backbone pass
+    assert cache_listing() == set()  # ...that wrote nothing
+    features.cached_features(images, device="cpu")  # now cached, as 00 caches the benchmark
+    passes = []
+
+    def backbone_pass(images, backbone, layers, device):
+        passes.append(len(images))
+        return {layer: "computed" for layer in layers}
+
+    monkeypatch.setattr(extract, "extract_layers", backbone_pass)
+    stored = learner._gate_features_and_expert_inputs(images)
+    assert not passes  # read, not computed
+    assert all(torch.equal(a, b) for a, b in zip(stored, fresh))  # the same bits as the pass
+    other = images.copy()
+    other[0, 0, 0, 0] ^= 1  # not in the cache: computed, never read from another entry
+    assert learner._gate_features_and_expert_inputs(other) == ("computed", "computed")
+    assert passes == [len(images)]
+
+
 def test_reopened_in_a_new_process_and_continued(tmp_path, tasks):
     zoo = tmp_path / "zoo"
     LifelongLearner(zoo, reference_images=tasks["base"], device="cpu").add_task(

@@ -114,6 +114,11 @@ def test_a_stored_module_is_rebuilt_bit_for_bit_without_initialising_it_or_drawi
         assert torch.equal(rebuilt_expert(maps, "t"), expert(maps, "t"))
         assert torch.equal(rebuilt_autoencoder.network(features), autoencoder.network(features))
         assert torch.equal(rebuilt_video(frames), video(frames))
+    # experts are rebuilt from one cached skeleton: each gets its own tensors
+    again = build_expert(expert.state_dict(), "mobilenet_v2")
+    assert all(a.data_ptr() != b.data_ptr() for a, b in zip(again.parameters(), rebuilt_expert.parameters()))
+    with pytest.raises(ValueError, match="no head"):
+        build_expert({k: v for k, v in expert.state_dict().items() if not k.startswith("heads.")}, "mobilenet_v2")
 
 
 def test_rebuilding_refuses_a_module_with_tensors_no_state_holds(parts):

@@ -241,6 +241,33 @@ def cached_features(images: np.ndarray, backbone: str = "mobilenet_v2", layer: s
     return computed[layer]
 
 
+def stored_layers(images: ImageBatch, backbone: str = "mobilenet_v2", layers: Sequence[str] = ("conv",),
+                  device: str | torch.device = "auto") -> dict[str, torch.Tensor] | None:
+    """:func:`extract_layers` of a uint8 array read from the cache when every layer is stored there;
+    ``None`` otherwise. Only reads: nothing is written, so images that are not cached yet leave no
+    trace (the learner's tasks, :class:`eglib.method.learner.LifelongLearner`).
+
+    The cache holds what :func:`extract_layers` computes for the same array (same batches), and
+    ``"pooled"`` is derived from the stored map with the same reduction, so a hit gives the bits
+    a fresh pass gives (``tests/test_data_features.py``). A damaged entry counts as a miss.
+    """
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
+        return None
+    device = config.resolve_device(device)
+    out = {}
+    for layer in dict.fromkeys(layers):
+        _check_layer(layer)
+        path = _cache_path(images, backbone, "conv" if layer == "pooled" else layer, device)
+        if not path.exists():
+            return None
+        try:
+            values = torch.from_numpy(np.load(path))
+        except (ValueError, OSError):
+            return None
+        out[layer] = (pool_conv_features(values, backbone) if layer == "pooled" else values).to(device)
+    return out
+
+
 def _cache_path(images: np.ndarray, backbone: str, layer: str, device: torch.device) -> Path:
     return cache_dir() / f"{backbone}-{layer}-{cache_key(images, backbone, layer, device)}.npy"
 

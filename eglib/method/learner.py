@@ -88,16 +88,24 @@ class LifelongLearner:
                                                      device=self.device, **self.profile.autoencoder_options())
                 self.zoo.set_base_autoencoder(base_autoencoder)
 
-    # -- features (never through the on-disk cache: a learned task's data must not persist) --
+    # -- features (never written to the on-disk cache: a learned task's data must not persist; read
+    #    from it when the same images are already there, e.g. the benchmark's, which 00 cached) --
     def _gate_features(self, images: np.ndarray) -> torch.Tensor:
         """Gate features ``[N, D]`` of uint8 images ``[N, H, W, 3]``."""
-        return extract.extract_features(images, backbone=self.profile.backbone, layer=self.profile.layer,
-                                        device=self.device)
+        return self._layers(images, (self.profile.layer,))[self.profile.layer]
+
+    def _layers(self, images: np.ndarray, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """``layers`` of the backbone for ``images``: from the feature cache when it already holds
+        them all for these images (the same bits, :func:`eglib.features.extract.stored_layers`),
+        else from one backbone pass; nothing is written."""
+        backbone = self.profile.backbone
+        stored = extract.stored_layers(images, backbone=backbone, layers=layers, device=self.device)
+        return stored if stored is not None else extract.extract_layers(images, backbone=backbone, layers=layers,
+                                                                        device=self.device)
 
     def _gate_features_and_expert_inputs(self, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gate features ``[N, D]`` and expert inputs ``[N, C, h, w]`` from one backbone pass."""
-        out = extract.extract_layers(images, backbone=self.profile.backbone,
-                                     layers=(self.profile.layer, "expert_input"), device=self.device)
+        """Gate features ``[N, D]`` and expert inputs ``[N, C, h, w]`` (one backbone pass, or the cache)."""
+        out = self._layers(images, (self.profile.layer, "expert_input"))
         return out[self.profile.layer], out["expert_input"]
 
     @contextlib.contextmanager

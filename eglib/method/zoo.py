@@ -19,6 +19,8 @@ lazily and by default at most one is resident.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 import shutil
@@ -54,15 +56,30 @@ def check_task_name(name: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=None)
+def _body_skeleton(backbone: str) -> torch.nn.Module:
+    """The expert body of ``backbone`` on the meta device: shapes and layouts, no memory, no values.
+
+    Building the whole torchvision model to cut the body out of it costs about 33 ms even on the
+    meta device (its initialisers still run there); a copy of this skeleton costs about 1 ms, and
+    notebook 05 loads experts from the zoo some hundred times (at most one stays resident).
+    """
+    with torch.device("meta"):
+        body, _ = backbones.expert_parts(backbones.get_backbone_spec(backbone).builder(weights=None), backbone)
+        return body.to(memory_format=torch.channels_last)
+
+
 def build_expert(state: dict[str, torch.Tensor], backbone: str) -> Expert:
     """Rebuild an :class:`Expert` of ``backbone`` from its state dict (heads sized from the tensors)."""
     heads = {key.split(".")[1]: tensor.shape[0] for key, tensor in state.items()
              if key.startswith("heads.") and key.endswith(".weight")}
+    feature_dim = next((tensor.shape[1] for key, tensor in state.items()
+                        if key.startswith("heads.") and key.endswith(".weight")), None)
+    if feature_dim is None:
+        raise ValueError("The expert's state holds no head ('heads.<task>.weight'); it cannot be rebuilt.")
 
     def architecture() -> Expert:  # the shapes only: nothing is initialised, nothing seeded
-        body, imagenet_head = backbones.expert_parts(backbones.get_backbone_spec(backbone).builder(weights=None),
-                                                     backbone)
-        return Expert(body, imagenet_head.in_features, heads)
+        return Expert(copy.deepcopy(_body_skeleton(backbone)), feature_dim, heads)
 
     return rebuild_module(architecture, state).eval()  # every weight comes from the verified file
 
