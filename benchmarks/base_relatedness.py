@@ -75,7 +75,7 @@ def one(seed: int, kind: str) -> dict[str, float]:
     base_ae = train_autoencoder(base, standardizer=standardizer, seed=seed, device=device, **options)
     row = {}
     for index, name in enumerate(names):
-        own = train_autoencoder(feats[name]["train"], standardizer=standardizer, seed=seed + 1 + index,
+        own = train_autoencoder(feats[name]["train"], standardizer=standardizer, seed=seed + index,
                                 device=device, **options)
         val = feats[name]["val"]
         row[f"Rel(base -> {name})"] = relatedness_from_errors(own.mean_error(val), base_ae.mean_error(val))

@@ -114,16 +114,18 @@ def load(key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     return state, meta.get("extra", {})
 
 
-def store(key: str, state: dict[str, torch.Tensor], extra: dict[str, Any], seconds: float) -> bool:
+def store(key: str, state: dict[str, torch.Tensor], extra: dict[str, Any], seconds: float,
+          rng_state: torch.Tensor | None = None) -> bool:
     """Store a trained model's tensors, JSON extras and training seconds under ``key``, with
-    torch's global generator state as it is now: call it right after the training.
+    torch's global generator state as it is now (call it right after the training), or
+    ``rng_state``: the state a training of this model alone would have left.
 
     Returns whether it was stored (not when reuse is off or the tensors exceed :data:`MAX_BYTES`).
     """
     if not enabled() or not keeps(state):
         return False
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    tensors[_RNG_KEY] = torch.get_rng_state()
+    tensors[_RNG_KEY] = torch.get_rng_state() if rng_state is None else rng_state
     save_checked(folder() / f"{key}.pt", tensors,
                  {"seconds": round(seconds, 3), "extra": extra})
     return True

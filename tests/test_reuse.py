@@ -145,8 +145,76 @@ def test_a_stack_is_read_back_whatever_else_the_call_trains(run_dir, monkeypatch
     assert not steps and reuse.reused_seconds() > hits  # both stacks were stored, by two different calls
     for name, stored in {**first, **halves_alone}.items():
         assert torch.equal(both[name].network.encoder.weight, stored.network.encoder.weight), name
-    autoencoder.train_autoencoders({"a": domains["a"]}, seeds=seeds, **options)
-    assert steps  # "a" alone is another stack than "a" beside "b": trained, not looked up across stacks
+    alone = autoencoder.train_autoencoders({"a": domains["a"]}, seeds=seeds, **options)["a"]
+    # "a" alone is another stack than "a" beside "b": read back only where the probe found that
+    # stacking changes no bit of a task's training for these shapes on this machine
+    exact = autoencoder._stacking_is_exact(2, 30, 6, 3, 12, 1e-2, 5e-4, torch.device("cpu"))
+    assert bool(steps) != exact
+    if exact:
+        assert torch.equal(alone.network.encoder.weight, first["a"].network.encoder.weight)
+
+
+def test_a_task_of_an_exact_stack_is_read_back_by_training_it_alone_with_the_same_bits(run_dir, monkeypatch):
+    """03 and 05's learner train one task at a time what 01 trains as one stack: where stacking
+    is exact, the task alone is read back with the network, losses and generator state that
+    training it alone gives; where it is not, the task alone is trained."""
+    from eglib.method import autoencoder
+    from eglib.method.standardizer import FeatureStandardizer
+
+    generator = torch.Generator().manual_seed(5)
+    tasks = {name: torch.randn(40, 16, generator=generator) + shift for shift, name in enumerate("abc")}
+    standardizer = FeatureStandardizer.fit(torch.cat(list(tasks.values())))
+    options = {"standardizer": standardizer, "hidden_size": 4, "epochs": 3, "device": "cpu"}
+    seeds = {"a": 0, "b": 1, "c": 2}
+    monkeypatch.setattr(autoencoder, "_stacking_is_exact", lambda *args: True)  # the probe's verdict, fixed
+    autoencoder.train_autoencoders(tasks, seeds=seeds, **options)
+    torch.manual_seed(123)
+    hits = reuse.reused_seconds()
+    read = autoencoder.train_autoencoder(tasks["b"], standardizer=standardizer, seed=1, epochs=3, hidden_size=4, device="cpu")
+    after_read = torch.rand(3)
+    assert reuse.reused_seconds() > hits
+    monkeypatch.setenv("EGLIB_REUSE", "0")
+    torch.manual_seed(999)
+    trained = autoencoder.train_autoencoder(tasks["b"], standardizer=standardizer, seed=1, epochs=3, hidden_size=4, device="cpu")
+    after_training = torch.rand(3)
+    if autoencoder._probe(3, 40, 16, 4, 12, 1e-2, 5e-4, "cpu", torch.get_num_threads()):  # the real verdict
+        for key, value in trained.network.state_dict().items():
+            assert torch.equal(read.network.state_dict()[key], value), key
+        assert read.log.train_loss == trained.log.train_loss
+    assert torch.equal(after_read, after_training)  # the generator left where training "b" alone leaves it
+    monkeypatch.setenv("EGLIB_REUSE", "1")
+    monkeypatch.setattr(autoencoder, "_stacking_is_exact", lambda *args: False)
+    others = {name: features + 10 for name, features in tasks.items()}
+    autoencoder.train_autoencoders(others, seeds=seeds, **options)
+    steps = []
+    monkeypatch.setattr(autoencoder, "descend", lambda optimizer, loss: steps.append(1))
+    autoencoder.train_autoencoder(others["b"], standardizer=standardizer, seed=1, epochs=3, hidden_size=4, device="cpu")
+    assert steps  # an inexact stack stores no task on its own
+
+
+def test_the_stacking_probe_compares_bits_and_draws_no_random_numbers(monkeypatch):
+    from eglib.method import autoencoder
+
+    def probe() -> bool:
+        autoencoder._probe.cache_clear()
+        return autoencoder._stacking_is_exact(3, 25, 32, 5, 12, 1e-2, 5e-4, torch.device("cpu"))
+
+    before, threads = torch.get_rng_state(), torch.get_num_threads()
+    assert isinstance(probe(), bool) and torch.equal(torch.get_rng_state(), before)
+    torch.set_num_threads(1)
+    try:  # one thread: a slice's products and reductions are computed as for the slice alone
+        assert probe()
+        real = torch.baddbmm  # a batched product that rounds a stack's slices otherwise, by one ulp
+
+        def rounds_stacks_otherwise(bias, left, right):
+            out = real(bias, left, right)
+            return torch.nextafter(out, out + 1) if len(left) > 1 else out
+
+        monkeypatch.setattr(autoencoder.torch, "baddbmm", rounds_stacks_otherwise)
+        assert not probe()
+    finally:
+        torch.set_num_threads(threads)
+        autoencoder._probe.cache_clear()
 
 
 def test_a_hit_leaves_the_global_generator_where_the_training_left_it(run_dir, task_data):

@@ -13,7 +13,9 @@ matrix product per layer), each on its own data with its own seeded batch order 
 state: the same updates as training each alone (up to the rounding of a batched matrix
 product), without a Python loop over tasks. A stack that an earlier call of the same run already
 trained (same tasks' features and seeds, settings and code) is read back from ``<run>/reuse``
-(:mod:`eglib.reuse`) instead of being trained again, whatever else either call trained.
+(:mod:`eglib.reuse`) instead of being trained again, whatever else either call trained; where a
+probe shows that stacking changes no bit of any task's training (:func:`_stacking_is_exact`), each
+task is also read back by a call that trains it alone.
 """
 
 from __future__ import annotations
@@ -243,8 +245,13 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
             group = names[first:first + per_stack]
             # every network is made, trained or read back: a stored stack is loaded into them (each
             # network reseeds torch's global generator, so a hit leaves it where training would)
-            networks = {name: _new_network(standardizer.dim, hidden_size, init, seeds[name]) for name in group}
-            key = _stack_key(group, train_features, standardizer, seeds, hidden_size, init, device, settings)
+            networks, after_init = {}, {}
+            for name in group:
+                networks[name] = _new_network(standardizer.dim, hidden_size, init, seeds[name])
+                after_init[name] = torch.get_rng_state()  # where training this task alone leaves the generator
+            key_of = functools.partial(_stack_key, train_features=train_features, standardizer=standardizer, seeds=seeds,
+                                       hidden_size=hidden_size, init=init, device=device, settings=settings)
+            key = key_of(group)
             stored = None if key is None or watched else reuse.load(key)
             if stored is not None:
                 trained.update(_from_stored(stored, networks, standardizer, device))
@@ -257,15 +264,28 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
                            [None if val_features is None else val_features.get(name) for name in group],
                            device, **settings)
             trained.update(autoencoders)
-            if key is not None:
-                reuse.store(key, {f"{name}/{k}": v for name, ae in autoencoders.items()
-                                  for k, v in ae.network.state_dict().items()},
-                            {"train_loss": {name: ae.log.train_loss for name, ae in autoencoders.items()}},
-                            time.perf_counter() - began)
+            seconds = time.perf_counter() - began
+            _store(key, list(autoencoders.values()), seconds)
+            # each task also under the key of training it alone, when the stack gave it those very bits
+            # (03 and the learner train tasks one at a time; 01 trains the same tasks as one stack)
+            if len(group) > 1 and _stacking_is_exact(len(group), size, standardizer.dim, hidden_size, batch_size, lr,
+                                                     weight_decay, device):
+                for name in group:
+                    _store(key_of([name]), [autoencoders[name]], seconds / len(group), after_init[name])
     return {name: trained[name] for name in train_features}
 
 
-def _stack_key(group: list[str], train_features: dict[str, torch.Tensor], standardizer: FeatureStandardizer,
+def _store(key: str | None, autoencoders: list[TaskAutoencoder], seconds: float,
+           rng_state: torch.Tensor | None = None) -> None:
+    """Store a stack's trained networks and training losses under ``key`` (by position in the
+    stack, so any names may read them back); nothing when ``key`` is ``None``."""
+    if key is not None:
+        reuse.store(key, {f"{index}/{k}": v for index, ae in enumerate(autoencoders)
+                          for k, v in ae.network.state_dict().items()},
+                    {"train_loss": [ae.log.train_loss for ae in autoencoders]}, seconds, rng_state=rng_state)
+
+
+def _stack_key(group: list[str], *, train_features: dict[str, torch.Tensor], standardizer: FeatureStandardizer,
                seeds: dict[str, int], hidden_size: int, init: str, device: torch.device, settings: dict) -> str | None:
     """The key under which one stack's trained autoencoders are stored in ``<run>/reuse``, or ``None``
     (reuse off, or too large to store).
@@ -273,10 +293,10 @@ def _stack_key(group: list[str], train_features: dict[str, torch.Tensor], standa
     A stack is trained as one computation, and its result depends only on its own tasks' features
     and seeds (in order), the shared preprocessing, the settings and this code -- not on the other
     stacks of the call. So a call that stacks the same tasks again reads them back, whatever else
-    it trains: ``02``'s gate is ``01``'s, ``04``'s gate over the domains and their halves reads the
-    domains' stack from ``01``, and ``05``'s learner, which trains one task at a time, reads what
-    ``03`` trained one task at a time. (A task's result is not looked up across stacks of other
-    sizes: a batched product may round a task's slice otherwise than a smaller stack does.)
+    it trains: ``02``'s gate is ``01``'s, and ``04``'s gate over the domains and their halves reads
+    the domains' stack from ``01``. A stack whose tasks get the bits they would get alone
+    (:func:`_stacking_is_exact`) is also stored task by task under the key of each task's own
+    stack of one: ``03`` and ``05``'s learner, which train one task at a time, read ``01``'s.
     """
     if not reuse.enabled() or len(group) * 2 * standardizer.dim * hidden_size * 4 > reuse.MAX_BYTES:
         return None
@@ -297,42 +317,97 @@ def _from_stored(stored: tuple[dict[str, torch.Tensor], dict], networks: dict[st
     loaded into the freshly made ``networks``."""
     state, extra = stored
     autoencoders = {}
-    for name, (network, _) in networks.items():
-        network.load_state_dict({k[len(name) + 1:]: v for k, v in state.items() if k.startswith(f"{name}/")})
+    for index, (name, (network, _)) in enumerate(networks.items()):
+        prefix = f"{index}/"
+        network.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
         autoencoders[name] = TaskAutoencoder(network=network.to(device).eval(), standardizer=standardizer,
-                                             log=TrainingLog(train_loss=list(extra["train_loss"][name])))
+                                             log=TrainingLog(train_loss=list(extra["train_loss"][index])))
     return autoencoders
+
+
+class _Stack:
+    """``K`` autoencoders' weights stacked ``[K, ...]`` with their Adagrad state, and one training
+    step for all of them (used by :func:`_train_stacked` and by the probe :func:`_stacking_is_exact`).
+
+    Weights are stored transposed, ``w1 [K, D, h]`` and ``w2 [K, h, D]``, so that neither direction
+    of a product transposes them. ``torch.optim.Adagrad`` (no lr decay, eps 1e-10; weight decay on
+    weights only): its state is per element, so each task keeps its own.
+    """
+
+    def __init__(self, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor, *,
+                 lr: float, weight_decay: float) -> None:
+        self.w1, self.b1, self.w2, self.b2 = (t.detach().contiguous().clone().requires_grad_() for t in (w1, b1, w2, b2))
+        self.optimizer = optim.adagrad([{"params": [self.w1, self.w2], "weight_decay": weight_decay},
+                                        {"params": [self.b1, self.b2], "weight_decay": 0.0}], lr=lr)
+
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        """Standardised features ``[K, B, D]`` -> reconstruction logits ``[K, B, D]``."""
+        hidden = torch.baddbmm(self.b1.unsqueeze(1), batch, self.w1).relu_()
+        return torch.baddbmm(self.b2.unsqueeze(1), hidden, self.w2)
+
+    def losses(self, batch: torch.Tensor) -> torch.Tensor:
+        """Each task's mean binary cross-entropy on its own batch: ``[K, B, D]`` -> ``[K]``."""
+        return F.binary_cross_entropy_with_logits(self.logits(batch), batch, reduction="none").mean(dim=(1, 2))
+
+    def step(self, batch: torch.Tensor) -> torch.Tensor:
+        """One update of every task on its own batch ``[K, B, D]``; returns the losses ``[K]`` (detached)."""
+        losses = self.losses(batch)
+        descend(self.optimizer, losses.sum())  # task k's gradient is that of its own loss
+        return losses.detach()
+
+
+@functools.lru_cache(maxsize=64)
+def _probe(count: int, samples: int, dim: int, hidden_size: int, batch_size: int, lr: float, weight_decay: float,
+           device: str, threads: int) -> bool:
+    generator = torch.Generator().manual_seed(0)  # its own generator: the probe draws nothing from torch's global one
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=generator).to(device)
+
+    w1, b1, w2, b2 = rand(count, dim, hidden_size) - 0.5, rand(count, hidden_size), rand(count, hidden_size, dim) - 0.5, rand(count, dim)
+    stack = _Stack(w1, b1, w2, b2, lr=lr, weight_decay=weight_decay)
+    alone = [_Stack(w1[k:k + 1], b1[k:k + 1], w2[k:k + 1], b2[k:k + 1], lr=lr, weight_decay=weight_decay)
+             for k in range(count)]
+    last = samples % batch_size or batch_size
+    for size in (min(batch_size, samples), last, min(batch_size, samples)):  # every batch shape, and a step with state
+        batch = rand(count, size, dim)
+        stacked_losses = stack.step(batch)
+        for k, single in enumerate(alone):
+            if not torch.equal(single.step(batch[k:k + 1]), stacked_losses[k:k + 1]):
+                return False
+    return all(torch.equal(getattr(single, name), getattr(stack, name)[k:k + 1])
+               for k, single in enumerate(alone) for name in ("w1", "b1", "w2", "b2"))
+
+
+def _stacking_is_exact(count: int, samples: int, dim: int, hidden_size: int, batch_size: int, lr: float,
+                       weight_decay: float, device: torch.device) -> bool:
+    """Whether a stack of ``count`` tasks with ``samples`` training samples each trains every task
+    to the very bits it gets alone, on this machine, device and thread count.
+
+    A batched matrix product may round a task's slice otherwise than the product of that slice
+    alone (on 2 threads MKL does for some shapes, e.g. ``D = 256, h = 100`` with a last batch of
+    10), and a reduction over one task may be split otherwise. Which happens depends on the shapes
+    and threads, not on the values, so a probe decides it: a few steps of a random stack and of
+    each of its tasks alone, with every batch size training meets, compared bit for bit
+    (weights, Adagrad state's effect and losses). Cached per shape.
+    """
+    return _probe(count, samples, dim, hidden_size, batch_size, float(lr), float(weight_decay), str(device),
+                  torch.get_num_threads())
 
 
 def _train_stacked(autoencoders: dict[str, TaskAutoencoder], generators: list[torch.Generator],
                    train: list[torch.Tensor], val: list[torch.Tensor | None], device: torch.device, *,
                    epochs: int, batch_size: int, lr: float, weight_decay: float,
                    snapshot_epochs: tuple[int, ...] = ()) -> None:
-    """Train ``K`` autoencoders with ``N`` training samples each, stacked: weights ``[K, ...]``.
-
-    ``torch.optim.Adagrad`` (no lr decay, eps 1e-10; weight decay on weights only): its state is
-    per element, so each task keeps its own.
-    """
+    """Train ``K`` autoencoders with ``N`` training samples each, stacked (:class:`_Stack`)."""
     models = list(autoencoders.values())
     standardizer = models[0].standardizer
     z = torch.stack([standardizer(features.to(device)) for features in train])                # [K, N, D]
     layers = [(m.network.encoder, m.network.decoder) for m in models]
-    # weights stored transposed, [K, in, out], so that neither direction of a product transposes them
-    stacked = [torch.stack([layer[i].weight.detach().T for layer in layers]).contiguous().requires_grad_()
-               if kind == "weight" else torch.stack([layer[i].bias.detach() for layer in layers]).clone().requires_grad_()
-               for i in (0, 1) for kind in ("weight", "bias")]
-    w1, b1, w2, b2 = stacked                                                                    # [K,D,h] [K,h] [K,h,D] [K,D]
-    # torch's Adagrad: each element of a stacked tensor keeps its own sum of squares, so every task
-    # has its own state
-    optimizer = optim.adagrad([{"params": [w1, w2], "weight_decay": weight_decay},
-                               {"params": [b1, b2], "weight_decay": 0.0}], lr=lr)
-
-    def logits(batch: torch.Tensor) -> torch.Tensor:                                            # [K, B, D]
-        hidden = torch.baddbmm(b1.unsqueeze(1), batch, w1).relu_()
-        return torch.baddbmm(b2.unsqueeze(1), hidden, w2)
-
-    def losses(batch: torch.Tensor) -> torch.Tensor:                                            # [K]
-        return F.binary_cross_entropy_with_logits(logits(batch), batch, reduction="none").mean(dim=(1, 2))
+    stack = _Stack(*(torch.stack([layer[i].weight.detach().T for layer in layers]) if kind == "weight"
+                     else torch.stack([layer[i].bias.detach() for layer in layers])
+                     for i in (0, 1) for kind in ("weight", "bias")), lr=lr, weight_decay=weight_decay)
+    w1, b1, w2, b2 = stack.w1, stack.b1, stack.w2, stack.b2                                   # [K,D,h] [K,h] [K,h,D] [K,D]
 
     def write_back() -> None:
         with torch.no_grad():
@@ -353,7 +428,7 @@ def _train_stacked(autoencoders: dict[str, TaskAutoencoder], generators: list[to
                 model.log.snapshots[epoch] = {k: v.detach().cpu().clone() for k, v in model.network.state_dict().items()}
 
     with torch.no_grad():
-        for model, loss in zip(models, losses(z).tolist()):
+        for model, loss in zip(models, stack.losses(z).tolist()):
             model.log.train_loss.append(loss)
     log_val()
     snapshot(0)
@@ -363,9 +438,7 @@ def _train_stacked(autoencoders: dict[str, TaskAutoencoder], generators: list[to
         totals = torch.zeros(len(models), dtype=torch.float64)
         for start in range(0, z.shape[1], batch_size):
             batch = z[rows, orders[:, start:start + batch_size]]                               # [K, B, D]
-            step = losses(batch)
-            descend(optimizer, step.sum())  # task k's gradient is that of its own loss
-            totals += step.detach().cpu().double() * batch.shape[1]
+            totals += stack.step(batch).cpu().double() * batch.shape[1]
         for model, total in zip(models, totals.tolist()):
             model.log.train_loss.append(total / z.shape[1])
         if any(features is not None for features in val):

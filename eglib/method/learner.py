@@ -180,7 +180,9 @@ class LifelongLearner:
         train_gate, inputs = self._gate_features_and_expert_inputs(train[0])
         val_gate = self._gate_features(val[0])
         standardizer = self.zoo.standardizer()
-        new_autoencoder = train_autoencoder(train_gate, standardizer=standardizer, seed=self.seed + 1 + index,
+        # the task's seed is seed + its arrival index, for its autoencoder as for its expert, as in 01's
+        # gate and 03: an autoencoder trained there is read back (eglib.reuse)
+        new_autoencoder = train_autoencoder(train_gate, standardizer=standardizer, seed=self.seed + index,
                                             device=self.device, **options)                       # step 1
         er_k = new_autoencoder.mean_error(val_gate)                                               # step 2
         candidates = {t: self.zoo.autoencoder(t) for t in self.zoo.task_names}
