@@ -10,7 +10,9 @@ the training data, every setting, the code of the trainer, the torch version and
 and looks it up in ``<run>/reuse/`` before training; after training it stores the result there.
 
 * The key is a sha256 of content, so a changed input, setting or trainer is a new key: a stored
-  model is never used for anything but the exact training that made it.
+  model is never used for anything but the exact training that made it, or one shown to compute
+  the same bits (a task of a stack of autoencoders is read by training it alone only where a probe
+  finds that stacking changes no bit: :func:`eglib.method.autoencoder.train_autoencoders`).
 * Each stored file is checked against the sha256 in its sidecar (written last, atomically): a
   damaged or half-written entry is trained again, never trusted.
 * A reused model counts its original training seconds (:func:`reused_seconds`), so cost tables
@@ -82,10 +84,12 @@ def _feed(digest: "hashlib._Hash", part: Any) -> None:
 
 def fingerprint(*parts: Any) -> str:
     """sha256 (hex) of ``parts`` -- tensors by dtype, shape and bytes, modules by their state
-    dicts, containers item by item -- and of the torch version and thread count, which can change
-    the rounding of a training run."""
+    dicts, containers item by item -- and of the torch version, thread count and float32 precision
+    settings, which can change the rounding of a training run."""
     digest = hashlib.sha256()
-    for part in (FORMAT, torch.__version__, torch.get_num_threads(), *parts):
+    numerics = (torch.get_num_threads(), torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32,
+                torch.backends.cudnn.allow_tf32)
+    for part in (FORMAT, torch.__version__, *numerics, *parts):
         _feed(digest, part)
     return digest.hexdigest()
 

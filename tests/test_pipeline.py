@@ -174,6 +174,18 @@ def test_features_already_in_the_cache_are_read_bit_for_bit_and_new_ones_never_w
     assert passes == [len(images)]
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_on_a_gpu_cached_features_are_pooled_there_as_a_backbone_pass_pools_them(tmp_path, tasks, monkeypatch):
+    from eglib import features
+
+    monkeypatch.setenv("EGLIB_DATA", str(tmp_path / "data"))
+    learner = LifelongLearner(tmp_path / "zoo", profile=FAST, reference_images=tasks["base"], device="cuda")
+    images = tasks["test"]["digits"][0]
+    features.cached_features(images, device="cuda")
+    fresh = features.extract_features(images, layer=config.get_profile(FAST).layer, device="cuda")
+    assert torch.equal(learner._gate_features(images), fresh)
+
+
 def test_reopened_in_a_new_process_and_continued(tmp_path, tasks):
     zoo = tmp_path / "zoo"
     LifelongLearner(zoo, reference_images=tasks["base"], device="cpu").add_task(

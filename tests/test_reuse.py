@@ -177,7 +177,7 @@ def test_a_task_of_an_exact_stack_is_read_back_by_training_it_alone_with_the_sam
     torch.manual_seed(999)
     trained = autoencoder.train_autoencoder(tasks["b"], standardizer=standardizer, seed=1, epochs=3, hidden_size=4, device="cpu")
     after_training = torch.rand(3)
-    if autoencoder._probe(3, 40, 16, 4, 12, 1e-2, 5e-4, "cpu", torch.get_num_threads()):  # the real verdict
+    if autoencoder._probe(3, 40, 16, 4, 12, 1e-2, 5e-4, "cpu", autoencoder._numerics(torch.device("cpu"))):  # the real verdict
         for key, value in trained.network.state_dict().items():
             assert torch.equal(read.network.state_dict()[key], value), key
         assert read.log.train_loss == trained.log.train_loss
@@ -237,3 +237,20 @@ def test_a_hit_leaves_the_global_generator_where_the_training_left_it(run_dir, t
         call()                                   # read back
         assert reuse.reused_seconds() > hits
         assert torch.equal(torch.rand(4), after_training)
+
+
+def test_the_loss_over_a_whole_set_is_computed_as_for_each_task_alone():
+    """The loss logged before the first epoch reduces over a task's whole set (here 51,200 values,
+    more than one thread's share): in a stack it is computed task by task, so it has the bits of
+    the task trained alone."""
+    from eglib.method import autoencoder
+
+    generator = torch.Generator().manual_seed(3)
+    weights = [torch.rand(3, 128, 8, generator=generator) - 0.5, torch.rand(3, 8, generator=generator),
+               torch.rand(3, 8, 128, generator=generator) - 0.5, torch.rand(3, 128, generator=generator)]
+    z = torch.rand(3, 400, 128, generator=generator)
+    stack = autoencoder._Stack(*weights, lr=1e-2, weight_decay=5e-4)
+    for k, loss in enumerate(stack.losses_each(z)):
+        alone = autoencoder._Stack(*(w[k:k + 1] for w in weights), lr=1e-2, weight_decay=5e-4)
+        assert torch.equal(alone.losses_each(z[k:k + 1].clone()), loss[None])
+

@@ -261,10 +261,11 @@ def stored_layers(images: ImageBatch, backbone: str = "mobilenet_v2", layers: Se
         if not path.exists():
             return None
         try:
-            values = torch.from_numpy(np.load(path))
+            values = torch.from_numpy(np.load(path)).to(device)
         except (ValueError, OSError):
             return None
-        out[layer] = (pool_conv_features(values, backbone) if layer == "pooled" else values).to(device)
+        # pooled on the device, as a backbone pass on it pools (a GPU's mean rounds otherwise than the CPU's)
+        out[layer] = pool_conv_features(values, backbone) if layer == "pooled" else values
     return out
 
 

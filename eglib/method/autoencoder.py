@@ -268,7 +268,7 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
             _store(key, list(autoencoders.values()), seconds)
             # each task also under the key of training it alone, when the stack gave it those very bits
             # (03 and the learner train tasks one at a time; 01 trains the same tasks as one stack)
-            if len(group) > 1 and _stacking_is_exact(len(group), size, standardizer.dim, hidden_size, batch_size, lr,
+            if len(group) > 1 and reuse.enabled() and _stacking_is_exact(len(group), size, standardizer.dim, hidden_size, batch_size, lr,
                                                      weight_decay, device):
                 for name in group:
                     _store(key_of([name]), [autoencoders[name]], seconds / len(group), after_init[name])
@@ -325,6 +325,14 @@ def _from_stored(stored: tuple[dict[str, torch.Tensor], dict], networks: dict[st
     return autoencoders
 
 
+def _losses(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+    """Each of ``K`` stacked autoencoders' mean binary cross-entropy on its own standardised batch:
+    weights ``w1 [K, D, h]``, ``b1 [K, h]``, ``w2 [K, h, D]``, ``b2 [K, D]``, batch ``[K, B, D]`` -> ``[K]``."""
+    hidden = torch.baddbmm(b1.unsqueeze(1), batch, w1).relu_()
+    logits = torch.baddbmm(b2.unsqueeze(1), hidden, w2)
+    return F.binary_cross_entropy_with_logits(logits, batch, reduction="none").mean(dim=(1, 2))
+
+
 class _Stack:
     """``K`` autoencoders' weights stacked ``[K, ...]`` with their Adagrad state, and one training
     step for all of them (used by :func:`_train_stacked` and by the probe :func:`_stacking_is_exact`).
@@ -340,14 +348,22 @@ class _Stack:
         self.optimizer = optim.adagrad([{"params": [self.w1, self.w2], "weight_decay": weight_decay},
                                         {"params": [self.b1, self.b2], "weight_decay": 0.0}], lr=lr)
 
-    def logits(self, batch: torch.Tensor) -> torch.Tensor:
-        """Standardised features ``[K, B, D]`` -> reconstruction logits ``[K, B, D]``."""
-        hidden = torch.baddbmm(self.b1.unsqueeze(1), batch, self.w1).relu_()
-        return torch.baddbmm(self.b2.unsqueeze(1), hidden, self.w2)
+    @property
+    def weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(w1 [K, D, h], b1 [K, h], w2 [K, h, D], b2 [K, D])``."""
+        return self.w1, self.b1, self.w2, self.b2
 
     def losses(self, batch: torch.Tensor) -> torch.Tensor:
         """Each task's mean binary cross-entropy on its own batch: ``[K, B, D]`` -> ``[K]``."""
-        return F.binary_cross_entropy_with_logits(self.logits(batch), batch, reduction="none").mean(dim=(1, 2))
+        return _losses(*self.weights, batch)
+
+    @torch.no_grad()
+    def losses_each(self, z: torch.Tensor) -> torch.Tensor:
+        """Each task's mean loss on its whole set, ``[K, N, D]`` -> ``[K]``, one task at a time on
+        fresh copies: a reduction over a whole set may be split across threads otherwise in a stack
+        than alone, so each task's is computed as when the task trains alone."""
+        return torch.cat([_losses(*(t[k:k + 1].clone() for t in self.weights), z[k:k + 1].clone())
+                          for k in range(len(z))])
 
     def step(self, batch: torch.Tensor) -> torch.Tensor:
         """One update of every task on its own batch ``[K, B, D]``; returns the losses ``[K]`` (detached)."""
@@ -358,7 +374,11 @@ class _Stack:
 
 @functools.lru_cache(maxsize=64)
 def _probe(count: int, samples: int, dim: int, hidden_size: int, batch_size: int, lr: float, weight_decay: float,
-           device: str, threads: int) -> bool:
+           device: str, numerics: tuple) -> bool:
+    """Train a random stack of ``count`` tasks (weights ``[count, dim, hidden_size]`` ...) and each
+    of its tasks alone for three steps -- a full batch, the last batch of ``samples`` (its size),
+    a full batch again (with Adagrad state) -- and say whether every loss and weight is the same
+    bit for bit. ``numerics`` (threads and precision settings) only keys the cache."""
     generator = torch.Generator().manual_seed(0)  # its own generator: the probe draws nothing from torch's global one
 
     def rand(*shape: int) -> torch.Tensor:
@@ -369,14 +389,22 @@ def _probe(count: int, samples: int, dim: int, hidden_size: int, batch_size: int
     alone = [_Stack(w1[k:k + 1], b1[k:k + 1], w2[k:k + 1], b2[k:k + 1], lr=lr, weight_decay=weight_decay)
              for k in range(count)]
     last = samples % batch_size or batch_size
-    for size in (min(batch_size, samples), last, min(batch_size, samples)):  # every batch shape, and a step with state
+    for size in (min(batch_size, samples), last, min(batch_size, samples)):
         batch = rand(count, size, dim)
         stacked_losses = stack.step(batch)
-        for k, single in enumerate(alone):
-            if not torch.equal(single.step(batch[k:k + 1]), stacked_losses[k:k + 1]):
+        for k, single in enumerate(alone):  # a task alone trains on a batch of its own (fresh memory)
+            if not torch.equal(single.step(batch[k:k + 1].clone()), stacked_losses[k:k + 1]):
                 return False
-    return all(torch.equal(getattr(single, name), getattr(stack, name)[k:k + 1])
-               for k, single in enumerate(alone) for name in ("w1", "b1", "w2", "b2"))
+    return all(torch.equal(mine, stacked[k:k + 1])
+               for k, single in enumerate(alone) for mine, stacked in zip(single.weights, stack.weights))
+
+
+def _numerics(device: torch.device) -> tuple:
+    """What besides the shapes decides how products round: threads, float32 matmul precision, TF32
+    switches and the GPU's name."""
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
+    return (torch.get_num_threads(), torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32,
+            torch.backends.cudnn.allow_tf32, gpu)
 
 
 def _stacking_is_exact(count: int, samples: int, dim: int, hidden_size: int, batch_size: int, lr: float,
@@ -386,13 +414,13 @@ def _stacking_is_exact(count: int, samples: int, dim: int, hidden_size: int, bat
 
     A batched matrix product may round a task's slice otherwise than the product of that slice
     alone (on 2 threads MKL does for some shapes, e.g. ``D = 256, h = 100`` with a last batch of
-    10), and a reduction over one task may be split otherwise. Which happens depends on the shapes
-    and threads, not on the values, so a probe decides it: a few steps of a random stack and of
-    each of its tasks alone, with every batch size training meets, compared bit for bit
-    (weights, Adagrad state's effect and losses). Cached per shape.
+    10). Which happens depends on the shapes, the threads and the precision settings, not on the
+    values, so a probe decides it (:func:`_probe`); cached per shape and settings. (The loss over
+    a whole set, logged before the first epoch, is computed task by task in any case:
+    :meth:`_Stack.losses_each`.)
     """
     return _probe(count, samples, dim, hidden_size, batch_size, float(lr), float(weight_decay), str(device),
-                  torch.get_num_threads())
+                  _numerics(device))
 
 
 def _train_stacked(autoencoders: dict[str, TaskAutoencoder], generators: list[torch.Generator],
@@ -407,7 +435,7 @@ def _train_stacked(autoencoders: dict[str, TaskAutoencoder], generators: list[to
     stack = _Stack(*(torch.stack([layer[i].weight.detach().T for layer in layers]) if kind == "weight"
                      else torch.stack([layer[i].bias.detach() for layer in layers])
                      for i in (0, 1) for kind in ("weight", "bias")), lr=lr, weight_decay=weight_decay)
-    w1, b1, w2, b2 = stack.w1, stack.b1, stack.w2, stack.b2                                   # [K,D,h] [K,h] [K,h,D] [K,D]
+    w1, b1, w2, b2 = stack.weights                                                            # [K,D,h] [K,h] [K,h,D] [K,D]
 
     def write_back() -> None:
         with torch.no_grad():
@@ -428,7 +456,7 @@ def _train_stacked(autoencoders: dict[str, TaskAutoencoder], generators: list[to
                 model.log.snapshots[epoch] = {k: v.detach().cpu().clone() for k, v in model.network.state_dict().items()}
 
     with torch.no_grad():
-        for model, loss in zip(models, stack.losses(z).tolist()):
+        for model, loss in zip(models, stack.losses_each(z).tolist()):
             model.log.train_loss.append(loss)
     log_val()
     snapshot(0)

@@ -181,7 +181,9 @@ class LifelongLearner:
         val_gate = self._gate_features(val[0])
         standardizer = self.zoo.standardizer()
         # the task's seed is seed + its arrival index, for its autoencoder as for its expert, as in 01's
-        # gate and 03: an autoencoder trained there is read back (eglib.reuse)
+        # gate and 03: an autoencoder trained there is read back (eglib.reuse). The first task's
+        # autoencoder so shares its seed (initial weights, batch-order generator) with the base task's;
+        # they train on different images.
         new_autoencoder = train_autoencoder(train_gate, standardizer=standardizer, seed=self.seed + index,
                                             device=self.device, **options)                       # step 1
         er_k = new_autoencoder.mean_error(val_gate)                                               # step 2
