@@ -82,14 +82,19 @@ def _feed(digest: "hashlib._Hash", part: Any) -> None:
         raise TypeError(f"Cannot fingerprint a {type(part).__name__}; pass tensors, modules, numbers or strings.")
 
 
+def numerics() -> tuple[int, str, bool, bool]:
+    """The settings besides the inputs that decide how torch rounds: thread count, float32 matmul
+    precision and the two TF32 switches."""
+    return (torch.get_num_threads(), torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32,
+            torch.backends.cudnn.allow_tf32)
+
+
 def fingerprint(*parts: Any) -> str:
     """sha256 (hex) of ``parts`` -- tensors by dtype, shape and bytes, modules by their state
-    dicts, containers item by item -- and of the torch version, thread count and float32 precision
-    settings, which can change the rounding of a training run."""
+    dicts, containers item by item -- and of the torch version and :func:`numerics`, which can
+    change the rounding of a training run."""
     digest = hashlib.sha256()
-    numerics = (torch.get_num_threads(), torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32,
-                torch.backends.cudnn.allow_tf32)
-    for part in (FORMAT, torch.__version__, *numerics, *parts):
+    for part in (FORMAT, torch.__version__, *numerics(), *parts):
         _feed(digest, part)
     return digest.hexdigest()
 

@@ -228,10 +228,10 @@ def cached_features(images: np.ndarray, backbone: str = "mobilenet_v2", layer: s
     spec = backbones.get_backbone_spec(backbone)
     path = _cache_path(images, backbone, layer, device)
     if path.exists():
-        try:
-            return torch.from_numpy(np.load(path)).to(device)
-        except (ValueError, OSError):
-            path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
+        stored = _read_entry(path, device)
+        if stored is not None:
+            return stored
+        path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
     # the gate's map and the expert input of the same images come from one pass: cache both
     layers = ("conv", "expert_input") if layer in ("conv", "expert_input") and spec.expert_cut else (layer,)
     computed = extract_layers(images, backbone=backbone, layers=layers, device=device)
@@ -257,16 +257,20 @@ def stored_layers(images: ImageBatch, backbone: str = "mobilenet_v2", layers: Se
     out = {}
     for layer in dict.fromkeys(layers):
         _check_layer(layer)
-        path = _cache_path(images, backbone, "conv" if layer == "pooled" else layer, device)
-        if not path.exists():
-            return None
-        try:
-            values = torch.from_numpy(np.load(path)).to(device)
-        except (ValueError, OSError):
+        values = _read_entry(_cache_path(images, backbone, "conv" if layer == "pooled" else layer, device), device)
+        if values is None:
             return None
         # pooled on the device, as a backbone pass on it pools (a GPU's mean rounds otherwise than the CPU's)
         out[layer] = pool_conv_features(values, backbone) if layer == "pooled" else values
     return out
+
+
+def _read_entry(path: Path, device: torch.device) -> torch.Tensor | None:
+    """A cache entry's tensor on ``device``; ``None`` when it is missing or damaged."""
+    try:
+        return torch.from_numpy(np.load(path)).to(device)
+    except (ValueError, OSError):  # FileNotFoundError is an OSError
+        return None
 
 
 def _cache_path(images: np.ndarray, backbone: str, layer: str, device: torch.device) -> Path:

@@ -400,11 +400,8 @@ def _probe(count: int, samples: int, dim: int, hidden_size: int, batch_size: int
 
 
 def _numerics(device: torch.device) -> tuple:
-    """What besides the shapes decides how products round: threads, float32 matmul precision, TF32
-    switches and the GPU's name."""
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
-    return (torch.get_num_threads(), torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32,
-            torch.backends.cudnn.allow_tf32, gpu)
+    """What besides the shapes decides how products round: :func:`eglib.reuse.numerics` and the GPU's name."""
+    return (*reuse.numerics(), torch.cuda.get_device_name(device) if device.type == "cuda" else "")
 
 
 def _stacking_is_exact(count: int, samples: int, dim: int, hidden_size: int, batch_size: int, lr: float,

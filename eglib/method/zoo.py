@@ -71,12 +71,12 @@ def _body_skeleton(backbone: str) -> torch.nn.Module:
 
 def build_expert(state: dict[str, torch.Tensor], backbone: str) -> Expert:
     """Rebuild an :class:`Expert` of ``backbone`` from its state dict (heads sized from the tensors)."""
-    heads = {key.split(".")[1]: tensor.shape[0] for key, tensor in state.items()
-             if key.startswith("heads.") and key.endswith(".weight")}
-    feature_dim = next((tensor.shape[1] for key, tensor in state.items()
-                        if key.startswith("heads.") and key.endswith(".weight")), None)
-    if feature_dim is None:
+    head_weights = {key.split(".")[1]: tensor for key, tensor in state.items()
+                    if key.startswith("heads.") and key.endswith(".weight")}  # [classes, feature_dim] each
+    if not head_weights:
         raise ValueError("The expert's state holds no head ('heads.<task>.weight'); it cannot be rebuilt.")
+    heads = {name: weight.shape[0] for name, weight in head_weights.items()}
+    feature_dim = next(iter(head_weights.values())).shape[1]
 
     def architecture() -> Expert:  # the shapes only: nothing is initialised, nothing seeded
         return Expert(copy.deepcopy(_body_skeleton(backbone)), feature_dim, heads)
