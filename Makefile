@@ -39,10 +39,14 @@ $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
 data: $(STAMP)
 	$(PY) data_scripts/make_mini.py
 
+# On mini a cell with no reply in CELL_TIMEOUT s (its longest takes about 100 s here) is interrupted and its
+# notebook run once more (eglib.run.kernels): a clean-clone run on 2026-12-05 waited on 02's widget cell with
+# its kernel idle. The paper profiles' cells may run for hours: no limit unless CELL_TIMEOUT is given.
+CELL_TIMEOUT ?= $(if $(filter mini,$(PROFILE)),900)
 reproduce: $(STAMP)
 	$(if $(filter mini,$(PROFILE)),$(PY) data_scripts/make_mini.py)
 	$(PY) -m eglib.run.reproduce --profile $(PROFILE) --device $(DEVICE) $(if $(SEEDS),--seeds $(SEEDS),--seed $(SEED)) \
-	  $(if $(RESUME),--resume $(RESUME))
+	  $(if $(RESUME),--resume $(RESUME)) $(if $(CELL_TIMEOUT),--cell-timeout $(CELL_TIMEOUT))
 
 # The paper profile's notebooks end to end on generated data with an untrained AlexNet (README,
 # "The paper profile, and its rehearsal"): checks that the paper code path runs, not results.
