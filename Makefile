@@ -41,7 +41,8 @@ data: $(STAMP)
 
 # On mini a cell with no reply in CELL_TIMEOUT s (its longest takes about 100 s here) is interrupted and its
 # notebook run once more (eglib.run.kernels): a clean-clone run on 2026-12-05 waited on 02's widget cell with
-# its kernel idle. The paper profiles' cells may run for hours: no limit unless CELL_TIMEOUT is given.
+# its kernel idle (a reply whose wake-up nbclient's own send used up; now read by eglib.run.kernels.SlicedShellChannel,
+# and this limit stays as a guard). The paper profiles' cells may run for hours: no limit unless CELL_TIMEOUT is given.
 CELL_TIMEOUT ?= $(if $(filter mini,$(PROFILE)),900)
 reproduce: $(STAMP)
 	$(if $(filter mini,$(PROFILE)),$(PY) data_scripts/make_mini.py)

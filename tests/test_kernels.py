@@ -129,3 +129,95 @@ def test_a_cell_timeout_that_is_not_a_positive_number_is_refused_before_anything
     assert reproduce.main(["--cell-timeout", "0", "--runs", str(tmp_path / "runs")]) == 2
     assert "--cell-timeout (cell_timeout) must be a positive number of seconds, e.g. 300" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+async def _reply_after_a_send(channel_class: type, wait: float) -> bool:
+    """Whether a client on ``channel_class`` reads a reply that arrived just before it sent on the same socket.
+
+    The order of nbclient's wait on a cell that draws into an ``ipywidgets.Output``: the client polls its shell
+    socket for the reply; the reply reaches the socket while the event loop is busy; the client then sends a
+    ``comm_msg`` (the widget's new outputs) on that socket, which uses up the reply's edge-triggered wake-up.
+    """
+    import asyncio
+    import time
+
+    import zmq
+    import zmq.asyncio
+    from jupyter_client.session import Session
+
+    context = zmq.asyncio.Context()
+    kernel, client = context.socket(zmq.ROUTER), context.socket(zmq.DEALER)
+    try:
+        kernel.bind("inproc://shell")
+        client.connect("inproc://shell")
+        session = Session(key=b"")
+        channel = channel_class(client, session)
+        channel.send(session.msg("execute_request"))
+        request = await kernel.recv_multipart()
+        waiting = asyncio.ensure_future(channel.get_msg())
+        await asyncio.sleep(0.1)              # the client's poll is waiting for the socket's wake-up
+        await kernel.send_multipart(request)  # the reply arrives...
+        time.sleep(0.05)                      # ...while the loop is busy
+        channel.send(session.msg("comm_msg")) # and the client sends before the loop wakes
+        try:
+            await asyncio.wait_for(waiting, wait)
+            return True
+        except asyncio.TimeoutError:
+            assert client.poll(0), "the reply was not in the socket: the test did not build the case it is about"
+            return False
+    finally:
+        context.destroy(linger=0)
+
+
+def test_a_reply_whose_wake_up_a_send_used_up_is_still_read(monkeypatch):
+    """The hang of a clean-clone make reproduce in 02's widget cell (jupyter/nbclient#312), made on purpose."""
+    import asyncio
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    # jupyter_client's own channel waits forever on this reply (if this starts to fail, a newer pyzmq or
+    # jupyter_client no longer loses the wake-up, and SlicedShellChannel may be no longer needed)
+    assert not asyncio.run(_reply_after_a_send(AsyncZMQSocketChannel, wait=2.0))
+    monkeypatch.setattr(kernels, "SHELL_WAIT_SLICE", 0.2)
+    assert asyncio.run(_reply_after_a_send(kernels.SlicedShellChannel, wait=2.0))
+
+
+def test_the_sliced_shell_channel_keeps_the_callers_timeout(monkeypatch):
+    import asyncio
+    import time
+    from queue import Empty
+
+    import zmq
+    import zmq.asyncio
+    from jupyter_client.session import Session
+
+    monkeypatch.setattr(kernels, "SHELL_WAIT_SLICE", 0.1)
+    context = zmq.asyncio.Context()
+    socket = context.socket(zmq.DEALER)
+    socket.connect("inproc://nobody")
+    try:
+        channel = kernels.SlicedShellChannel(socket, Session(key=b""))
+        start = time.monotonic()
+        with pytest.raises(Empty):
+            asyncio.run(channel.get_msg(timeout=0.45))
+        assert 0.4 <= time.monotonic() - start < 1.5   # about the caller's limit, not one slice, not forever
+    finally:
+        context.destroy(linger=0)
+
+
+def test_notebooks_are_run_with_the_sliced_shell_channel(tmp_path, monkeypatch):
+    """The suite's kernel clients (nbclient's, through papermill) read replies through SlicedShellChannel."""
+    calls = []
+    read = kernels.SlicedShellChannel.get_msg
+
+    async def counted(self, timeout=None):
+        calls.append(timeout)
+        return await read(self, timeout)
+
+    monkeypatch.setattr(kernels.SlicedShellChannel, "get_msg", counted)
+    notebook = tmp_path / "nb.ipynb"
+    tiny_notebook(notebook, "import ipywidgets\noutput = ipywidgets.Output()\nwith output:\n    print('drawn')\noutput")
+    kernels.execute_notebook(notebook, tmp_path / "out.ipynb", {}, tmp_path, cell_timeout=60)
+    assert calls   # kernel_info and the cell's reply were both read through it
+    executed = json.loads((tmp_path / "out.ipynb").read_text())
+    assert "application/vnd.jupyter.widget-view+json" in executed["cells"][-1]["outputs"][0]["data"]

@@ -1,8 +1,11 @@
 """One notebook under papermill, with a kernel that cannot be taken by a neighbour and a run that cannot hang.
 
 :func:`execute_notebook` is what ``make reproduce`` and ``make test``'s rehearsal lanes call for each
-notebook. Around ``papermill.execute_notebook`` it adds three guards, each met on this project's CI:
+notebook. Around ``papermill.execute_notebook`` it adds four guards, each met on this project's runs:
 
+* the client waits for the kernel's replies in slices of ``SHELL_WAIT_SLICE`` seconds
+  (:class:`SlicedShellChannel`), so a reply whose wake-up was lost is read within a second instead of
+  never (a clean-clone ``make reproduce`` waited on notebook 02's widget cell with its kernel idle);
 * the kernel talks over Unix sockets in a private folder (:func:`ipc_kernel_manager`), so two suites
   side by side cannot take each other's TCP ports;
 * a kernel that dies before it answers ``kernel_info``, or does not answer it within papermill's
@@ -22,12 +25,40 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
 from typing import Any
+
+from jupyter_client.channels import AsyncZMQSocketChannel
 
 KERNEL_START_TRIES = 3
 # jupyter_client's messages for a kernel that never became ready (nothing of the notebook has run)
 KERNEL_START_FAILURES = ("before replying to kernel_info", "Kernel didn't respond in")
 HANG_RETRIES = 1
+SHELL_WAIT_SLICE = 1.0  # seconds: the longest a reply already in the client's socket can go unread
+
+
+class SlicedShellChannel(AsyncZMQSocketChannel):
+    """A shell channel that waits for a reply in slices of ``SHELL_WAIT_SLICE`` s, each a fresh poll.
+
+    nbclient waits for a cell's ``execute_reply`` with one ``get_msg(timeout)`` on the shell socket, and
+    while it waits it may itself *send* on that socket: when a cell draws into an ``ipywidgets.Output``
+    (notebook 02's explorer does), its stand-in for the widget sends the kernel a ``comm_msg`` with the
+    new outputs. zmq's socket descriptor is edge-triggered, and a send processes the socket's pending
+    commands, which uses up the wake-up of a reply that arrived just before: the asyncio poll then waits
+    forever on a reply that is already in the socket (jupyter/nbclient#312; ``tests/test_kernels.py``
+    makes it happen on purpose). Each slice starts a new poll, which looks at the socket's state
+    instead of waiting for an edge, so such a reply is read at the next slice.
+    """
+
+    async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:  # type: ignore[override]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = SHELL_WAIT_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return await super().get_msg(timeout=min(SHELL_WAIT_SLICE, left))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
 
 
 def ipc_kernel_manager(folder: Path, interrupts: list[bool] | None = None) -> type:
@@ -44,7 +75,7 @@ def ipc_kernel_manager(folder: Path, interrupts: list[bool] | None = None) -> ty
     caught in kernel" to the console of ``make test`` and ``make reproduce``, an error message for
     nothing. The shutdown request, then SIGTERM and SIGKILL if the kernel does not end, still stop
     it. Any other interrupt (papermill sends one only when a cell ran past its timeout) is sent,
-    and appended to ``interrupts`` when given.
+    and appended to ``interrupts`` when given. Its clients read replies through :class:`SlicedShellChannel`.
     """
     from jupyter_client.manager import AsyncKernelManager
 
@@ -62,6 +93,11 @@ def ipc_kernel_manager(folder: Path, interrupts: list[bool] | None = None) -> ty
             await super()._async_interrupt_kernel()
 
         interrupt_kernel = _async_interrupt_kernel  # jupyter_client binds the public name to its own function
+
+        def client(self, **kwargs: Any) -> Any:
+            kernel_client = super().client(**kwargs)
+            kernel_client.shell_channel_class = SlicedShellChannel  # before its channels are opened
+            return kernel_client
 
     return IpcKernelManager
 
