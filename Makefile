@@ -74,22 +74,20 @@ test: $(STAMP)
 	$(PY) data_scripts/make_mini.py
 	$(PY) -m eglib.run.nbclean --check --fix-metadata notebooks/*.ipynb  # a JupyterLab autosave is normalised
 	$(UNIT)
+	EGLIB_PROGRESS=0 $(PY) -m pytest -q --nbval-lax --nbval-cell-timeout 600 --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
 	rm -rf runs/rehearsal-test && mkdir -p runs/rehearsal-test
 	$(PY) -c "from eglib.data import rehearsal; rehearsal.ensure_built()"  # once, before the two lanes share it
-	@echo "nbval over the notebooks; beside it the smoke rehearsal 00-05 and the no-ImageNet 03 + 05 with 07, then the smoke 06 (logs in runs/rehearsal-test/, printed at the end)"
-	@( export OMP_NUM_THREADS=1; $(SMOKE) --profile smoke --only 00 01 02 03 04 05 --runs runs/rehearsal-test/smoke ) \
-	  > runs/rehearsal-test/smoke.log 2>&1 & smoke=$$!; \
-	( export OMP_NUM_THREADS=1; $(SMOKE) --profile smoke-no-imagenet --only 03 05 07 --runs runs/rehearsal-test/no-imagenet \
-	  && $(SMOKE) --profile smoke --only 06 --runs runs/rehearsal-test/smoke-06 ) \
+	@echo "smoke rehearsal 00-05, and beside it its no-ImageNet 03 + 05 with 07, then the smoke 06 (logs in runs/rehearsal-test/)"
+	@export OMP_NUM_THREADS=1; \
+	$(SMOKE) --profile smoke --only 00 01 02 03 04 05 --runs runs/rehearsal-test/smoke > runs/rehearsal-test/smoke.log 2>&1 & smoke=$$!; \
+	{ $(SMOKE) --profile smoke-no-imagenet --only 03 05 07 --runs runs/rehearsal-test/no-imagenet \
+	  && $(SMOKE) --profile smoke --only 06 --runs runs/rehearsal-test/smoke-06; } \
 	  > runs/rehearsal-test/no-imagenet.log 2>&1 & other=$$!; \
-	EGLIB_PROGRESS=0 $(PY) -m pytest -q --nbval-lax --nbval-cell-timeout 600 --nbval-sanitize-with tests/nbval_sanitize.cfg \
-	  -p no:cacheprovider notebooks; nbval=$$?; \
 	wait $$smoke; first=$$?; wait $$other; second=$$?; \
 	cat runs/rehearsal-test/smoke.log runs/rehearsal-test/no-imagenet.log; \
 	rm -rf runs/rehearsal-test/*/*/checkpoints runs/rehearsal-test/*/*/zoo; \
 	for lane in smoke:$$first no-imagenet:$$second; do case $$lane in *:124|*:137) \
 	  echo "the $${lane%:*} lane was stopped (past LANE_TIMEOUT=$(LANE_TIMEOUT) s: a hang; or killed): runs/rehearsal-test/$${lane%:*}.log";; esac; done; \
-	test $$nbval = 0 || { echo "nbval failed: a committed notebook's outputs changed or one of its cells failed (its report is above the lanes' logs)"; exit 1; }; \
 	test $$first = 0 || { echo "the smoke rehearsal failed: runs/rehearsal-test/smoke.log"; exit 1; }; \
 	test $$second = 0 || { echo "the no-ImageNet rehearsal or the smoke 06 after it failed: runs/rehearsal-test/no-imagenet.log"; exit 1; }
 
