@@ -59,6 +59,34 @@ def test_tampered_or_truncated_files_are_refused(tmp_path, parts):
     ExpertZoo(tmp_path).expert("b")  # the other task is untouched
 
 
+def test_a_file_is_hashed_once_while_it_stays_the_same_and_again_when_it_changes(tmp_path, parts, monkeypatch):
+    """An expert is loaded again for each evaluation; its file is verified once, unless it changed since."""
+    import os
+
+    from eglib.method import zoo as zoo_module
+
+    filled_zoo(tmp_path, parts)
+    hashed = []
+    real = zoo_module.file_sha256
+    monkeypatch.setattr(zoo_module, "file_sha256", lambda path: hashed.append(path.name) or real(path))
+    zoo = ExpertZoo(tmp_path, max_resident=1)
+    for _ in range(3):
+        zoo.expert("a"), zoo.expert("b")  # each load of one drops the other
+        zoo.gate()
+    assert sorted(hashed) == ["autoencoder.pt", "autoencoder.pt", "expert.pt", "expert.pt", "standardizer.pt"]
+    # the same bytes count flipped in place, with a new modification time: hashed again and refused
+    expert_file = tmp_path / "a" / "expert.pt"
+    data = bytearray(expert_file.read_bytes())
+    data[-20] ^= 0xFF
+    stat = expert_file.stat()
+    expert_file.write_bytes(bytes(data))
+    os.utime(expert_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    zoo.expert("b")
+    with pytest.raises(ZooError, match="checksum"):
+        zoo.expert("a")
+    assert hashed.count("expert.pt") == 3
+
+
 def test_interrupted_add_leaves_the_zoo_loadable_and_can_be_redone(tmp_path, parts, monkeypatch):
     zoo = filled_zoo(tmp_path, parts, tasks=("a",))
     before = (tmp_path / "manifest.json").read_text()

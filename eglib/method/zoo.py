@@ -98,6 +98,7 @@ class ExpertZoo:
         self.path = Path(path)
         self.max_resident = max_resident
         self._resident: OrderedDict[str, Expert] = OrderedDict()
+        self._verified: dict[Path, tuple[str, tuple[int, int, int]]] = {}  # path -> (sha256, its stat), see _load
         manifest_path = self.path / "manifest.json"
         if self.path.exists() and not self.path.is_dir():
             raise ZooError(f"{self.path} is a file, not a zoo folder; give a folder path (it is created when missing).")
@@ -186,10 +187,25 @@ class ExpertZoo:
         return self._from_manifest(inside, self.path, relative, "file path in the zoo's manifest")
 
     def _load(self, relative: str, record: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The tensors of a zoo file, after checking its size and sha256 against ``record``.
+
+        A file is hashed once while it stays the same file: this zoo remembers each file it has
+        verified with its inode, size and modification time, and hashes it again when any of them
+        changed (an expert is loaded again for every evaluation it answers in; a paper-profile
+        expert file is about 230 MB). A file changed in place with its old time and size put back
+        by hand is not noticed until the zoo is opened again.
+        """
         path = self._zoo_path(relative)
-        if not path.exists() or path.stat().st_size != record["bytes"] or file_sha256(path) != record["sha256"]:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            stat = None
+        seen = (record["sha256"], (stat.st_ino, stat.st_size, stat.st_mtime_ns)) if stat else None
+        if stat is None or stat.st_size != record["bytes"] or (
+                self._verified.get(path) != seen and file_sha256(path) != record["sha256"]):
             raise ZooError(f"{path} is missing, truncated or altered (checksum mismatch). Remove the task with "
                            "its folder and add it again, or restore the file.")
+        self._verified[path] = seen
         return torch.load(path, map_location="cpu", weights_only=True)
 
     def standardizer(self) -> FeatureStandardizer:
