@@ -163,7 +163,8 @@ async def _reply_after_a_send(channel_class: type, wait: float) -> bool:
             await asyncio.wait_for(waiting, wait)
             return True
         except asyncio.TimeoutError:
-            assert client.poll(0), "the reply was not in the socket: the test did not build the case it is about"
+            waiting_events = zmq.Socket.shadow(client.underlying).get(zmq.EVENTS)  # not the asyncio socket's own
+            assert waiting_events & zmq.POLLIN, "the reply was not in the socket: the test did not build the case it is about"
             return False
     finally:
         context.destroy(linger=0)
@@ -178,8 +179,16 @@ def test_a_reply_whose_wake_up_a_send_used_up_is_still_read(monkeypatch):
     # jupyter_client's own channel waits forever on this reply (if this starts to fail, a newer pyzmq or
     # jupyter_client no longer loses the wake-up, and SlicedShellChannel may be no longer needed)
     assert not asyncio.run(_reply_after_a_send(AsyncZMQSocketChannel, wait=2.0))
-    monkeypatch.setattr(kernels, "SHELL_WAIT_SLICE", 0.2)
+    # each mend alone reads it: the re-check after the send (with slices far longer than the wait)...
+    monkeypatch.setattr(kernels, "SHELL_WAIT_SLICE", 30.0)
     assert asyncio.run(_reply_after_a_send(kernels.SlicedShellChannel, wait=2.0))
+
+    # ...and the slices, with jupyter_client's own send
+    class SlicesOnly(kernels.SlicedShellChannel):
+        send = AsyncZMQSocketChannel.send
+
+    monkeypatch.setattr(kernels, "SHELL_WAIT_SLICE", 0.2)
+    assert asyncio.run(_reply_after_a_send(SlicesOnly, wait=2.0))
 
 
 def test_the_sliced_shell_channel_keeps_the_callers_timeout(monkeypatch):
@@ -201,6 +210,19 @@ def test_the_sliced_shell_channel_keeps_the_callers_timeout(monkeypatch):
         with pytest.raises(Empty):
             asyncio.run(channel.get_msg(timeout=0.45))
         assert 0.4 <= time.monotonic() - start < 1.5   # about the caller's limit, not one slice, not forever
+        start = time.monotonic()
+        with pytest.raises(Empty):
+            asyncio.run(channel.get_msg(timeout=0))     # one look
+        assert time.monotonic() - start < 0.5
+
+        async def no_limit(timeout: float | None) -> bool:  # still waiting after 0.5 s: no limit, as zmq's
+            waiting = asyncio.ensure_future(channel.get_msg(timeout=timeout))
+            await asyncio.sleep(0.5)
+            pending = not waiting.done()
+            waiting.cancel()
+            return pending
+
+        assert asyncio.run(no_limit(None)) and asyncio.run(no_limit(-1))
     finally:
         context.destroy(linger=0)
 

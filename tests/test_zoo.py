@@ -62,6 +62,7 @@ def test_tampered_or_truncated_files_are_refused(tmp_path, parts):
 def test_a_file_is_hashed_once_while_it_stays_the_same_and_again_when_it_changes(tmp_path, parts, monkeypatch):
     """An expert is loaded again for each evaluation; its file is verified once, unless it changed since."""
     import os
+    import shutil
 
     from eglib.method import zoo as zoo_module
 
@@ -85,6 +86,24 @@ def test_a_file_is_hashed_once_while_it_stays_the_same_and_again_when_it_changes
     with pytest.raises(ZooError, match="checksum"):
         zoo.expert("a")
     assert hashed.count("expert.pt") == 3
+    # a changed copy renamed over b's verified file with b's times and size put back: another file, hashed again
+    b_file = tmp_path / "b" / "expert.pt"
+    zoo.expert("b")
+    before = b_file.stat()
+    changed = bytearray(b_file.read_bytes())
+    changed[-20] ^= 0xFF
+    copy = tmp_path / "b" / "copy.pt"
+    copy.write_bytes(bytes(changed))
+    os.utime(copy, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(copy, b_file)
+    zoo._resident.clear()  # nothing resident: the next call loads b from its file
+    with pytest.raises(ZooError, match="checksum"):
+        zoo.expert("b")
+    # a task folder replaced by a file: refused as a missing file, not an OSError from deep inside
+    shutil.rmtree(tmp_path / "a")
+    (tmp_path / "a").write_text("not a folder")
+    with pytest.raises(ZooError, match="missing"):
+        zoo.expert("a")
 
 
 def test_interrupted_add_leaves_the_zoo_loadable_and_can_be_redone(tmp_path, parts, monkeypatch):

@@ -20,6 +20,7 @@ lazily and by default at most one is resident.
 from __future__ import annotations
 
 import copy
+import errno
 import functools
 import json
 import re
@@ -98,7 +99,7 @@ class ExpertZoo:
         self.path = Path(path)
         self.max_resident = max_resident
         self._resident: OrderedDict[str, Expert] = OrderedDict()
-        self._verified: dict[Path, tuple[str, tuple[int, int, int]]] = {}  # path -> (sha256, its stat), see _load
+        self._verified: dict[Path, tuple[str, tuple[int, ...]] | None] = {}  # path -> (sha256, its stat), see _load
         manifest_path = self.path / "manifest.json"
         if self.path.exists() and not self.path.is_dir():
             raise ZooError(f"{self.path} is a file, not a zoo folder; give a folder path (it is created when missing).")
@@ -190,17 +191,20 @@ class ExpertZoo:
         """The tensors of a zoo file, after checking its size and sha256 against ``record``.
 
         A file is hashed once while it stays the same file: this zoo remembers each file it has
-        verified with its inode, size and modification time, and hashes it again when any of them
-        changed (an expert is loaded again for every evaluation it answers in; a paper-profile
-        expert file is about 230 MB). A file changed in place with its old time and size put back
-        by hand is not noticed until the zoo is opened again.
+        verified with its device, inode, size, and modification and status-change times, and hashes
+        it again when any of them changed (an expert is loaded again for every evaluation it answers
+        in; a paper-profile expert file is about 230 MB). Any write, rename over it or ``utime`` moves
+        the status-change time, which no user can set back.
         """
         path = self._zoo_path(relative)
         try:
             stat = path.stat()
-        except FileNotFoundError:
+        except OSError as error:  # what Path.exists() counts as missing; anything else is raised
+            if error.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+                raise
             stat = None
-        seen = (record["sha256"], (stat.st_ino, stat.st_size, stat.st_mtime_ns)) if stat else None
+        seen = (record["sha256"], (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+                ) if stat else None
         if stat is None or stat.st_size != record["bytes"] or (
                 self._verified.get(path) != seen and file_sha256(path) != record["sha256"]):
             raise ZooError(f"{path} is missing, truncated or altered (checksum mismatch). Remove the task with "

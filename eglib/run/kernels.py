@@ -28,6 +28,7 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
+import zmq
 from jupyter_client.channels import AsyncZMQSocketChannel
 
 KERNEL_START_TRIES = 3
@@ -35,27 +36,40 @@ KERNEL_START_TRIES = 3
 KERNEL_START_FAILURES = ("before replying to kernel_info", "Kernel didn't respond in")
 HANG_RETRIES = 1
 SHELL_WAIT_SLICE = 1.0  # seconds: the longest a reply already in the client's socket can go unread
+MIN_WAIT_SLICE = 0.01  # a slice is never shorter, so a wait with no limit cannot spin the CPU
 
 
 class SlicedShellChannel(AsyncZMQSocketChannel):
-    """A shell channel that waits for a reply in slices of ``SHELL_WAIT_SLICE`` s, each a fresh poll.
+    """The shell channel of the suite's kernel clients: no reply left unread in its socket.
 
     nbclient waits for a cell's ``execute_reply`` with one ``get_msg(timeout)`` on the shell socket, and
     while it waits it may itself *send* on that socket: when a cell draws into an ``ipywidgets.Output``
     (notebook 02's explorer does), its stand-in for the widget sends the kernel a ``comm_msg`` with the
-    new outputs. zmq's socket descriptor is edge-triggered, and a send processes the socket's pending
-    commands, which uses up the wake-up of a reply that arrived just before: the asyncio poll then waits
-    forever on a reply that is already in the socket (jupyter/nbclient#312; ``tests/test_kernels.py``
-    makes it happen on purpose). Each slice starts a new poll, which looks at the socket's state
-    instead of waiting for an edge, so such a reply is read at the next slice.
+    new outputs. jupyter_client's ``Session.send`` writes through a blocking copy of the asyncio socket,
+    so pyzmq never re-checks the socket's events after that send, as its own sends do; and zmq's
+    descriptor is edge-triggered, so the send uses up the wake-up of a reply that arrived just before.
+    The asyncio poll then waits forever on a reply that is already in the socket (jupyter/nbclient#312;
+    ``tests/test_kernels.py`` makes it happen on purpose). Two mends, each enough on its own:
+
+    * :meth:`send` reads the socket's events through the asyncio socket after sending, which makes
+      pyzmq schedule the reading of anything that is waiting (what its own sends do);
+    * :meth:`get_msg` waits in slices of ``SHELL_WAIT_SLICE`` s, each a new poll that looks at the
+      socket's state instead of waiting for an edge, so a reply whose wake-up was lost some other way
+      is read within a slice.
     """
 
+    def send(self, msg: dict[str, Any]) -> None:
+        super().send(msg)
+        self.socket.get(zmq.EVENTS)  # pyzmq's re-check after a send: a reply already here is read now
+
     async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:  # type: ignore[override]
-        deadline = None if timeout is None else time.monotonic() + timeout
+        """The next message; ``Empty`` after ``timeout`` seconds (``None`` or negative: no limit, as zmq's)."""
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        wait_slice = max(SHELL_WAIT_SLICE, MIN_WAIT_SLICE)
         while True:
-            left = SHELL_WAIT_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
+            left = wait_slice if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                return await super().get_msg(timeout=min(SHELL_WAIT_SLICE, left))
+                return await super().get_msg(timeout=min(wait_slice, left))
             except Empty:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise
