@@ -37,6 +37,13 @@ from eglib.storage import atomic_writer
 LAYERS = ("conv", "pooled", "expert_input")
 # Bump when the preprocessing or extraction code changes, so old cache entries are not reused.
 FEATURE_CODE_VERSION = 2
+# Images per forward pass. On the CPU smaller batches keep each layer's activations in the caches:
+# MobileNetV2 at 96 px 1.81x and the rehearsal's AlexNet at 227 px 1.16x the speed of batches of 128
+# on the 2-core machine, with the same bits on its 2 threads (benchmarks/feature_batch.py, 2026-12-05),
+# so the suite's numbers did not move. The bits may depend on the batching elsewhere: on one thread
+# oneDNN picks other kernels for some batch sizes (features up to 7e-6 apart), as other CPUs may.
+CPU_BATCH_SIZE = 32
+GPU_BATCH_SIZE = 128
 ImageBatch = np.ndarray | torch.Tensor | Sequence[Image.Image]
 
 
@@ -140,7 +147,7 @@ def _pass(batch: list[np.ndarray] | np.ndarray, spec: backbones.BackboneSpec, tr
 @timing.phase("feature extraction")
 @torch.no_grad()
 def extract_layers(images: ImageBatch, backbone: str = "mobilenet_v2", layers: Sequence[str] = ("conv",),
-                   device: str | torch.device = "auto", batch_size: int = 128) -> dict[str, torch.Tensor]:
+                   device: str | torch.device = "auto", batch_size: int | None = None) -> dict[str, torch.Tensor]:
     """Several layers of the frozen backbone from one pass of every image batch.
 
     Args:
@@ -155,7 +162,9 @@ def extract_layers(images: ImageBatch, backbone: str = "mobilenet_v2", layers: S
               ``[N, C, h, w]`` activations (mini), or the resized image as uint8 ``[N, 3, S, S]``
               for a whole-network expert (paper profiles).
         device: where the backbone runs and the results live.
-        batch_size: images per forward pass.
+        batch_size: images per forward pass (``None``: :data:`CPU_BATCH_SIZE` on the CPU,
+            :data:`GPU_BATCH_SIZE` elsewhere). Every image is computed on its own, but the
+            kernels chosen, and so the rounding, may depend on it (see :data:`CPU_BATCH_SIZE`).
 
     Returns:
         ``{layer: tensor}`` on ``device``.
@@ -168,6 +177,7 @@ def extract_layers(images: ImageBatch, backbone: str = "mobilenet_v2", layers: S
         raise ValueError(f"Backbone {backbone!r} has no expert cut point; it cannot give layer='expert_input'.")
     batch = as_uint8_batch(images)
     device = config.resolve_device(device)
+    batch_size = batch_size or (CPU_BATCH_SIZE if device.type == "cpu" else GPU_BATCH_SIZE)
     trunk, _ = _trunk(backbone, str(device))
     starts = range(0, len(batch), batch_size)
     parts = [_pass(batch[start:start + batch_size], spec, trunk, layers, device)
@@ -176,7 +186,7 @@ def extract_layers(images: ImageBatch, backbone: str = "mobilenet_v2", layers: S
 
 
 def extract_features(images: ImageBatch, backbone: str = "mobilenet_v2", layer: str = "conv",
-                     device: str | torch.device = "auto", batch_size: int = 128) -> torch.Tensor:
+                     device: str | torch.device = "auto", batch_size: int | None = None) -> torch.Tensor:
     """One layer of :func:`extract_layers`: ``conv`` ``[N, C*h*w]``, ``pooled`` ``[N, C]`` or
     ``expert_input`` ``[N, C, h, w]`` (uint8 ``[N, 3, S, S]`` for a whole-network expert)."""
     return extract_layers(images, backbone, (layer,), device, batch_size)[layer]
