@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -23,6 +21,8 @@ import torch
 import eglib
 from eglib import data
 from eglib.features import extract
+
+from alternating import median_seconds
 
 BATCH_SIZES = (16, 32, 64, 128)
 
@@ -39,21 +39,13 @@ def main() -> None:
     images = np.concatenate([benchmark.domains[n].split("train").images[:per_domain] for n in benchmark.names])
     print(f"{len(images)} images, {torch.get_num_threads()} threads")
     for backbone, layers in (("mobilenet_v2", ("pooled", "expert_input")), ("alexnet_untrained", ("conv",))):
-        reference = extract.extract_layers(images, backbone, layers, "cpu", batch_size=128)
-        seconds: dict[int, list[float]] = {size: [] for size in BATCH_SIZES}
-        same = {}
-        for repeat in range(args.repeats):
-            for size in (BATCH_SIZES if repeat % 2 == 0 else BATCH_SIZES[::-1]):
-                start = time.perf_counter()
-                out = extract.extract_layers(images, backbone, layers, "cpu", batch_size=size)
-                seconds[size].append(time.perf_counter() - start)
-                same[size] = all(torch.equal(out[layer], reference[layer]) for layer in layers)
-        base = statistics.median(seconds[128])
+        median, out = median_seconds(
+            {size: (lambda size=size: extract.extract_layers(images, backbone, layers, "cpu", batch_size=size))
+             for size in BATCH_SIZES}, args.repeats)
         for size in BATCH_SIZES:
-            median = statistics.median(seconds[size])
-            print(f"{backbone} {'+'.join(layers)}: batch {size:3d}  {median:.2f} s ({base / median:.2f}x the speed of 128), "
-                  f"{'the same bits' if same[size] else 'OTHER BITS'}")
-
+            same = all(torch.equal(out[size][layer], out[128][layer]) for layer in layers)
+            print(f"{backbone} {'+'.join(layers)}: batch {size:3d}  {median[size]:.2f} s "
+                  f"({median[128] / median[size]:.2f}x the speed of 128), {'the same bits' if same else 'OTHER BITS'}")
 
 if __name__ == "__main__":
     main()

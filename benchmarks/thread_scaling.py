@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 from typing import Callable
 
 import torch
@@ -26,6 +24,8 @@ from eglib.method import experts
 from eglib.method.gate import train_gate
 from eglib.method.standardizer import FeatureStandardizer
 from eglib.video import dfn
+
+from alternating import median_seconds
 
 os.environ["EGLIB_REUSE"] = "0"  # every call trains: nothing read back from a run folder
 
@@ -62,18 +62,10 @@ def main() -> None:
     cores = torch.get_num_threads()
     print(f"torch threads available: {cores}")
     for label, work in workloads().items():
-        work()  # warm-up: allocations, caches, reuse is not involved (no run folder)
-        seconds = {1: [], 2: []}
-        for repeat in range(args.repeats):
-            for threads in ((1, 2) if repeat % 2 == 0 else (2, 1)):  # alternating, so order effects cancel
-                torch.set_num_threads(threads)
-                start = time.perf_counter()
-                work()
-                seconds[threads].append(time.perf_counter() - start)
+        median, _ = median_seconds({1: work, 2: work}, args.repeats, before=torch.set_num_threads)
         torch.set_num_threads(cores)
-        one, two = (statistics.median(seconds[t]) for t in (1, 2))
-        print(f"{label}: 1 thread {one:.2f} s, 2 threads {two:.2f} s, speed-up of the second thread {one / two:.2f}x")
-
+        print(f"{label}: 1 thread {median[1]:.2f} s, 2 threads {median[2]:.2f} s, "
+              f"speed-up of the second thread {median[1] / median[2]:.2f}x")
 
 if __name__ == "__main__":
     main()

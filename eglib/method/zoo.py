@@ -99,7 +99,7 @@ class ExpertZoo:
         self.path = Path(path)
         self.max_resident = max_resident
         self._resident: OrderedDict[str, Expert] = OrderedDict()
-        self._verified: dict[Path, tuple[str, tuple[int, ...]] | None] = {}  # path -> (sha256, its stat), see _load
+        self._verified: dict[Path, tuple[str, tuple[int, ...]]] = {}  # path -> (sha256, its stat), see _load
         manifest_path = self.path / "manifest.json"
         if self.path.exists() and not self.path.is_dir():
             raise ZooError(f"{self.path} is a file, not a zoo folder; give a folder path (it is created when missing).")
@@ -203,12 +203,13 @@ class ExpertZoo:
             if error.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
                 raise
             stat = None
-        seen = (record["sha256"], (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-                ) if stat else None
-        if stat is None or stat.st_size != record["bytes"] or (
-                self._verified.get(path) != seen and file_sha256(path) != record["sha256"]):
-            raise ZooError(f"{path} is missing, truncated or altered (checksum mismatch). Remove the task with "
+        damaged = ZooError(f"{path} is missing, truncated or altered (checksum mismatch). Remove the task with "
                            "its folder and add it again, or restore the file.")
+        if stat is None or stat.st_size != record["bytes"]:
+            raise damaged
+        seen = (record["sha256"], (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
+        if self._verified.get(path) != seen and file_sha256(path) != record["sha256"]:
+            raise damaged
         self._verified[path] = seen
         return torch.load(path, map_location="cpu", weights_only=True)
 

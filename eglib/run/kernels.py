@@ -3,9 +3,9 @@
 :func:`execute_notebook` is what ``make reproduce`` and ``make test``'s rehearsal lanes call for each
 notebook. Around ``papermill.execute_notebook`` it adds four guards, each met on this project's runs:
 
-* the client waits for the kernel's replies in slices of ``SHELL_WAIT_SLICE`` seconds
-  (:class:`SlicedShellChannel`), so a reply whose wake-up was lost is read within a second instead of
-  never (a clean-clone ``make reproduce`` waited on notebook 02's widget cell with its kernel idle);
+* the client's shell channel (:class:`SlicedShellChannel`) re-checks its socket after each send and
+  waits in slices of ``SHELL_WAIT_SLICE`` seconds, so a reply whose wake-up was lost is read instead of
+  waited on forever (a clean-clone ``make reproduce`` waited on notebook 02's widget cell with its kernel idle);
 * the kernel talks over Unix sockets in a private folder (:func:`ipc_kernel_manager`), so two suites
   side by side cannot take each other's TCP ports;
 * a kernel that dies before it answers ``kernel_info``, or does not answer it within papermill's
