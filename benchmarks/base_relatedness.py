@@ -16,7 +16,9 @@ also fixes the gate's standardisation, the gate's and the task classifier's test
 * ``photographs``: crops (15-90% of the short side) of the seven natural colour photographs the
   installed packages ship: the six that ``photos`` is cut from (at 25-50%) and matplotlib's
   ``grace_hopper``;
-* ``mixed``: half of each.
+* ``mixed``: half of each;
+* ``other-photographs``: crops of the natural colour photographs that no domain uses
+  (:func:`other_photographs`), so that no base image shows a photograph that ``photos`` is cut from.
 """
 
 from __future__ import annotations
@@ -48,12 +50,26 @@ def photographs() -> list[np.ndarray]:
     return pictures
 
 
+def other_photographs() -> list[np.ndarray]:
+    """The natural colour photographs of the installed packages that no mini domain uses, uint8
+    ``[H, W, 3]``: scikit-image's stereo pair of a motorcycle (both views), matplotlib's
+    ``grace_hopper`` and its ``Minduka_Present_Blue_Pack`` (a photographed product)."""
+    from skimage import data as skdata
+
+    pictures = list(skdata.stereo_motorcycle()[:2])
+    for name in ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png"):
+        with Image.open(cbook.get_sample_data(name, asfileobj=False)) as picture:
+            pictures.append(np.asarray(picture.convert("RGB")))
+    return pictures
+
+
 def base_set(kind: str, current: np.ndarray) -> np.ndarray:
     """``[N, S, S, 3]`` uint8 base images of ``kind``, as many and as large as the current set."""
     if kind == "current":
         return current
     rng = np.random.default_rng([0, 99])
-    pools = {"photographs": [photographs()], "mixed": [photographs(), mini_images._base_images()]}[kind]
+    pools = {"photographs": [photographs()], "mixed": [photographs(), mini_images._base_images()],
+             "other-photographs": [other_photographs()]}[kind]
     size = current.shape[1]
     images = []
     for index in range(mini.BASE_SIZE):
