@@ -4,7 +4,9 @@ Several notebooks train some of the same models: notebook 04's source experts (e
 fine-tuned from the base model) are notebook 05's oracle FT experts, and the first stage of 05's
 single sequential model is its first oracle expert. Training is deterministic, so a model trained
 from the same inputs, settings and code gives the same weights. A trainer that supports reuse
-(:func:`eglib.method.experts.finetune`, :func:`~eglib.method.experts.learn_without_forgetting`)
+(:func:`eglib.method.experts.finetune`, :func:`~eglib.method.experts.learn_without_forgetting`,
+:func:`eglib.baselines.classification.joint_training`, :func:`eglib.video.dfn.train_dfn`; the
+autoencoders in :func:`eglib.method.autoencoder.train_autoencoders`)
 computes a :func:`fingerprint` of everything its result depends on (the source model's weights,
 the training data, every setting, the code of the trainer, the torch version and thread count),
 and looks it up in ``<run>/reuse/`` before training; after training it stores the result there.
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +142,29 @@ def store(key: str, state: dict[str, torch.Tensor], extra: dict[str, Any], secon
     save_checked(folder() / f"{key}.pt", tensors,
                  {"seconds": round(seconds, 3), "extra": extra})
     return True
+
+
+def remembered(key: str | None, train: Callable[[], tuple[torch.nn.Module, dict[str, Any]]],
+               rebuild: Callable[[], torch.nn.Module]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model (and its JSON extras) stored under ``key``, else ``train()``'s, then stored.
+
+    ``rebuild()`` makes the untrained skeleton that a hit loads its tensors into; it runs with
+    torch's global generator forked, so the generator stays where the stored training left it.
+    ``key=None`` (reuse off, or a call that must train, e.g. one that watches its epochs) trains
+    and stores nothing.
+    """
+    stored = load(key) if key is not None else None
+    if stored is not None:
+        state, extra = stored
+        with torch.random.fork_rng(devices=[]):
+            model = rebuild()
+        model.load_state_dict(state)
+        return model, extra
+    start = time.perf_counter()
+    model, extra = train()
+    if key is not None:
+        store(key, model.state_dict(), extra, time.perf_counter() - start)
+    return model, extra
 
 
 def reused_seconds() -> float:

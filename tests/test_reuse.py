@@ -1,4 +1,4 @@
-"""Reuse of trained experts within a run folder (eglib.reuse): found by content, never trusted when
+"""Reuse of trained models (experts, autoencoders, joint training, video networks) within a run folder (eglib.reuse): found by content, never trusted when
 damaged, never used for a different training, and counted at its original cost."""
 
 from __future__ import annotations
@@ -68,6 +68,55 @@ def test_the_same_training_is_read_back_and_any_change_trains_again(trainer, run
                  lambda: trainer(source, "new", x, y, 3, epochs=2, seed=3, device="cpu", on_epoch=lambda e: None)):
         with pytest.raises(AssertionError, match="trained although"):
             call()
+
+
+def tiny_clips(seed: int = 0):
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, 256, size=(5, 6, 8, 8), dtype=np.uint8)
+
+
+def test_video_networks_are_read_back_and_any_change_trains_again(run_dir, monkeypatch):
+    from eglib.video import dfn
+
+    clips, options = tiny_clips(), {"epochs": 1, "batch_size": 2, "seed": 3, "device": "cpu", "width": 2}
+    first, first_log = dfn.train_dfn(clips, **options)
+    tuned, _ = dfn.train_dfn(tiny_clips(1), first, epochs=1, batch_size=2, seed=3, device="cpu")  # fine-tuning
+    assert len(list((run_dir / "reuse").glob("*.pt"))) == 2
+    monkeypatch.setattr(dfn, "descend", no_training)
+    again, again_log = dfn.train_dfn(clips, **options)
+    assert again is not first and again_log == first_log and not again.training
+    for (name, a), (_, b) in zip(first.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert (dfn.predict_clips(again, clips) == dfn.predict_clips(first, clips)).all()
+    tuned_again, _ = dfn.train_dfn(tiny_clips(1), again, epochs=1, batch_size=2, seed=3, device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), tuned_again.state_dict().values()))
+    # another seed, other clips, another start or shape: trained, not read back
+    for call in (lambda: dfn.train_dfn(clips, **{**options, "seed": 4}),
+                 lambda: dfn.train_dfn(clips[:-1], **options),
+                 lambda: dfn.train_dfn(clips, **{**options, "width": 4}),
+                 lambda: dfn.train_dfn(tiny_clips(1), tuned, epochs=1, batch_size=2, seed=3, device="cpu")):
+        with pytest.raises(AssertionError, match="trained although"):
+            call()
+
+
+def test_joint_training_is_read_back_and_any_change_trains_again(run_dir, task_data, monkeypatch):
+    from eglib.baselines import classification
+
+    x, y = task_data
+    train = {"a": (x, y), "b": (x + 1, (y + 1) % 3)}
+    first = classification.joint_training(train, tiny_source(), epochs=1, seed=3, device="cpu")
+    monkeypatch.setattr(classification, "descend", no_training)
+    again = classification.joint_training(train, tiny_source(), epochs=1, seed=3, device="cpu")
+    assert again is not first and list(again.heads) == ["a", "b"] and not again.training
+    for (name, a), (_, b) in zip(first.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name
+    # the tasks in another order, another seed, other data: trained, not read back
+    for changed in ({"b": train["b"], "a": train["a"]}, {"a": (x[:-1], y[:-1]), "b": train["b"]}):
+        with pytest.raises(AssertionError, match="trained although"):
+            classification.joint_training(changed, tiny_source(), epochs=1, seed=3, device="cpu")
+    with pytest.raises(AssertionError, match="trained although"):
+        classification.joint_training(train, tiny_source(), epochs=1, seed=4, device="cpu")
 
 
 def test_a_damaged_entry_is_trained_again(run_dir, task_data, monkeypatch):
@@ -225,9 +274,14 @@ def test_a_hit_leaves_the_global_generator_where_the_training_left_it(run_dir, t
     x, y = task_data
     features = {"a": x.flatten(1), "b": x.flatten(1) + 1}
     standardizer = FeatureStandardizer.fit(torch.cat(list(features.values())))
+    from eglib.baselines import classification
+    from eglib.video import dfn
+
     calls = (lambda: experts.finetune(tiny_source(), "new", x, y, 3, epochs=1, seed=3, device="cpu"),
              lambda: autoencoder.train_autoencoders(features, standardizer=standardizer, hidden_size=3, epochs=1,
-                                                    device="cpu"))
+                                                    device="cpu"),
+             lambda: dfn.train_dfn(tiny_clips(), epochs=1, batch_size=2, seed=3, device="cpu", width=2),
+             lambda: classification.joint_training({"a": (x, y)}, tiny_source(), epochs=1, seed=3, device="cpu"))
     for call in calls:
         torch.manual_seed(123)
         call()                                   # trains and stores

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eglib import timing
+from eglib import reuse, timing
 from eglib.progress import progress
 from eglib.config import resolve_device
 from eglib import optim
@@ -60,13 +62,39 @@ def joint_training(train: TaskData, base: experts.Expert, *, epochs: int = 10, l
                    batch_size: int = 32, seed: int = 0, flip: bool = False,
                    device: str | torch.device = "auto") -> experts.Expert:
     """Shared upper part + a head per task, trained on every task's data at once (mixed batches);
-    ``flip`` mirrors a random half of every batch, as the experts' training does."""
+    ``flip`` mirrors a random half of every batch, as the experts' training does. A training that
+    already ran in this run folder with the same base, data, settings and code is read back instead
+    of repeated (:mod:`eglib.reuse`)."""
     device = resolve_device(device)
-    torch.manual_seed(seed)
-    model = copy.deepcopy(base)
-    feature_dim = next(iter(base.heads.values())).in_features
-    model.heads = nn.ModuleDict({task: nn.Linear(feature_dim, _classes(y)) for task, (_, y) in train.items()})
-    model.to(device)
+    key = None
+    if reuse.enabled() and reuse.keeps(base.state_dict()):  # whole AlexNets are not kept
+        settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "flip": flip,
+                    "task order": list(train)}  # the key's dicts are read in sorted order; the tasks' order matters
+        key = reuse.fingerprint("joint_training", _code_digest(), device.type, base, train, settings)
+
+    def start() -> experts.Expert:
+        model = copy.deepcopy(base)
+        feature_dim = next(iter(base.heads.values())).in_features
+        model.heads = nn.ModuleDict({task: nn.Linear(feature_dim, _classes(y)) for task, (_, y) in train.items()})
+        return model.to(device)
+
+    def trained_now() -> tuple[experts.Expert, dict]:
+        torch.manual_seed(seed)
+        return _train_jointly(start(), train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, flip=flip,
+                              device=device), {}
+
+    return reuse.remembered(key, trained_now, start)[0].to(device).eval()
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """This module's, eglib.method.experts' and eglib.optim's code (part of a reuse key)."""
+    return reuse.source_digest(Path(__file__), Path(experts.__file__), Path(optim.__file__))
+
+
+def _train_jointly(model: experts.Expert, train: TaskData, *, epochs: int, lr: float, batch_size: int, seed: int,
+                   flip: bool, device: torch.device) -> experts.Expert:
+    """:func:`joint_training`'s training of ``model`` (the base with a fresh head per task)."""
     tasks = list(train)
     x = torch.cat([train[t][0] for t in tasks]).to(device)
     y = torch.cat([train[t][1] for t in tasks]).to(device)

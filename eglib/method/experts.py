@@ -27,7 +27,6 @@ import copy
 import dataclasses
 import functools
 import inspect
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,18 +179,14 @@ def reusable(train: Trainer) -> Trainer:
         if not reuse.keeps(source.state_dict()):
             return train(*args, **kwargs)  # too big to keep (whole AlexNets): not worth hashing
         key = reuse.fingerprint(train.__name__, _code_digest(), device.type, source, settings)
-        stored = reuse.load(key)
-        if stored is not None:
-            state, extra = stored
-            with torch.random.fork_rng(devices=[]):  # the skeleton's draws leave the restored generator alone
-                expert = _new_expert_from(source, settings["task"], settings["classes"], list(source.heads),
-                                          settings["seed"])
-            expert.load_state_dict(state)
-            return expert.to(device).eval(), TrainingLog(**extra["log"])
-        start = time.perf_counter()
-        expert, log = train(*args, **kwargs)
-        reuse.store(key, expert.state_dict(), {"log": dataclasses.asdict(log)}, time.perf_counter() - start)
-        return expert, log
+
+        def trained_now() -> tuple[Expert, dict]:
+            expert, log = train(*args, **kwargs)
+            return expert, {"log": dataclasses.asdict(log)}
+
+        expert, extra = reuse.remembered(key, trained_now, lambda: _new_expert_from(
+            source, settings["task"], settings["classes"], list(source.heads), settings["seed"]))
+        return expert.to(device).eval(), TrainingLog(**extra["log"])
 
     return trained
 

@@ -13,7 +13,10 @@ per-pixel difference on the 0..255 scale (the paper's Table 4 reports a mean per
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eglib import timing
+from eglib import optim, reuse, timing
 from eglib.progress import progress
 from eglib.config import resolve_device
 from eglib.optim import descend
@@ -203,14 +206,40 @@ def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, e
             built with ``model_options`` and the seed. The given model is never modified.
 
     Returns:
-        the trained network (eval mode) and its per-epoch losses.
+        the trained network (eval mode) and its per-epoch losses. A training that already ran in
+        this run folder with the same clips, start, settings and code is read back instead of
+        repeated (:mod:`eglib.reuse`): notebook 06 run again opens in seconds.
     """
     if model is not None and model_options:
         raise ValueError(f"model_options {sorted(model_options)} only shape a new network; drop them when fine-tuning a model.")
     device = resolve_device(device)
+    settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "model_options": model_options}
+    key = reuse.fingerprint("train_dfn", _code_digest(), device.type, model, torch.from_numpy(check_clips(clips)),
+                            settings) if reuse.enabled() else None
+
+    def start() -> DynamicFilterNetwork:
+        return (copy.deepcopy(model) if model is not None else DynamicFilterNetwork(**model_options)).to(device)
+
+    def trained_now() -> tuple[DynamicFilterNetwork, dict]:
+        net, log = _train(clips, start, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device)
+        return net, {"loss": log.loss}
+
+    net, extra = reuse.remembered(key, trained_now, start)
+    return net.to(device).eval(), TrainingLog(loss=extra["loss"])
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """This module's and eglib.optim's code (part of a reuse key)."""
+    return reuse.source_digest(Path(__file__), Path(optim.__file__))
+
+
+def _train(clips: np.ndarray, start: Callable[[], DynamicFilterNetwork], *, epochs: int, lr: float, batch_size: int,
+           seed: int, device: torch.device) -> tuple[DynamicFilterNetwork, TrainingLog]:
+    """:func:`train_dfn`'s training: seed torch, build the start network with ``start()``, train it."""
     x = as_float_clips(clips, device)
     torch.manual_seed(seed)
-    net = (copy.deepcopy(model) if model is not None else DynamicFilterNetwork(**model_options)).to(device)
+    net = start()
     # unfused Adam and the default memory layout: 06's Table 4 claims sit so close to their
     # tolerances that the rounding of channels-last convolutions or a fused Adam flips one of
     # them (measured 2026-12-02: Expert Gate / joint L1 went from 1.03 to 1.06, the bound is 1.05)
