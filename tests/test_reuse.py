@@ -1,4 +1,4 @@
-"""Reuse of trained models (experts, autoencoders, joint training, video networks) within a run folder (eglib.reuse): found by content, never trusted when
+"""Reuse of trained models (experts, autoencoders, joint training, video networks, text experts) within a run folder (eglib.reuse): found by content, never trusted when
 damaged, never used for a different training, and counted at its original cost."""
 
 from __future__ import annotations
@@ -117,6 +117,29 @@ def test_joint_training_is_read_back_and_any_change_trains_again(run_dir, task_d
             classification.joint_training(changed, tiny_source(), epochs=1, seed=3, device="cpu")
     with pytest.raises(AssertionError, match="trained although"):
         classification.joint_training(train, tiny_source(), epochs=1, seed=4, device="cpu")
+
+
+def test_text_experts_are_read_back_and_any_change_trains_again(run_dir, monkeypatch):
+    from eglib.text import charlm
+
+    ids = charlm.encode(["the cat sat on the mat", "a dog ran in the park!"])
+    options, small = charlm.TrainingOptions(steps=3, batch_size=2, log_every=1), {"hidden": 8, "embedding": 4}
+    first, first_log = charlm.train_expert("a", ids, options, 3, model_options=small)
+    lwf, lwf_log = charlm.train_expert("b", ids.flip(1), options, 4, source=first, method="lwf")
+    monkeypatch.setattr(charlm, "_train_expert", no_training)
+    again, again_log = charlm.train_expert("a", ids, options, 3, model_options=small)
+    lwf_again, lwf_again_log = charlm.train_expert("b", ids.flip(1), options, 4, source=again, method="lwf")
+    assert again_log == first_log and lwf_again_log == lwf_log and list(lwf_again.heads) == ["b", "a"]
+    for model, back in ((first, again), (lwf, lwf_again)):
+        for (name, a), (_, b) in zip(model.state_dict().items(), back.state_dict().items()):
+            assert torch.equal(a, b), name
+    # another seed, other text, other settings, another method: trained, not read back
+    for call in (lambda: charlm.train_expert("a", ids, options, 4, model_options=small),
+                 lambda: charlm.train_expert("a", ids[:1], options, 3, model_options=small),
+                 lambda: charlm.train_expert("a", ids, charlm.TrainingOptions(steps=4, batch_size=2), 3, model_options=small),
+                 lambda: charlm.train_expert("b", ids.flip(1), options, 4, source=first, method="finetune")):
+        with pytest.raises(AssertionError, match="trained although"):
+            call()
 
 
 def test_a_damaged_entry_is_trained_again(run_dir, task_data, monkeypatch):
@@ -275,13 +298,16 @@ def test_a_hit_leaves_the_global_generator_where_the_training_left_it(run_dir, t
     features = {"a": x.flatten(1), "b": x.flatten(1) + 1}
     standardizer = FeatureStandardizer.fit(torch.cat(list(features.values())))
     from eglib.baselines import classification
+    from eglib.text import charlm
     from eglib.video import dfn
 
     calls = (lambda: experts.finetune(tiny_source(), "new", x, y, 3, epochs=1, seed=3, device="cpu"),
              lambda: autoencoder.train_autoencoders(features, standardizer=standardizer, hidden_size=3, epochs=1,
                                                     device="cpu"),
              lambda: dfn.train_dfn(tiny_clips(), epochs=1, batch_size=2, seed=3, device="cpu", width=2),
-             lambda: classification.joint_training({"a": (x, y)}, tiny_source(), epochs=1, seed=3, device="cpu"))
+             lambda: classification.joint_training({"a": (x, y)}, tiny_source(), epochs=1, seed=3, device="cpu"),
+             lambda: charlm.train_expert("t", charlm.encode(["abcdefgh", "hgfedcba"]),
+                                         charlm.TrainingOptions(steps=2, batch_size=2), 3, model_options={"hidden": 8}))
     for call in calls:
         torch.manual_seed(123)
         call()                                   # trains and stores

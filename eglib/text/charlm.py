@@ -20,13 +20,17 @@ character is one shared symbol (:data:`OTHER`), predicted and scored like the re
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from eglib import reuse
 
 VOCABULARY = "\n" + "".join(chr(code) for code in range(32, 127))
 OTHER = len(VOCABULARY)            # every character outside the vocabulary
@@ -136,21 +140,46 @@ def train_expert(task: str, train_ids: torch.Tensor, options: TrainingOptions, s
         raise ValueError(f"Unknown method {method!r}; use 'finetune' or 'lwf'.")
     if train_ids.ndim != 2 or len(train_ids) == 0:
         raise ValueError(f"train_ids must be non-empty [N, T] ids; got {tuple(train_ids.shape)}.")
+    key = None
+    if reuse.enabled():  # a training that already ran in this run folder is read back (eglib.reuse)
+        key = reuse.fingerprint("charlm train_expert", reuse.source_digest(Path(__file__)), task, train_ids,
+                                dataclasses.asdict(options), seed, source, method, model_options)
+
+    def trained_now() -> tuple[CharLM, dict]:
+        model, log = _train_expert(task, train_ids, options, seed, source, method, model_options)
+        return model, dataclasses.asdict(log)
+
+    model, log = reuse.remembered(key, trained_now, lambda: _start(task, source, method, model_options))
+    return model.eval(), TrainingLog(**log)
+
+
+def _start(task: str, source: CharLM | None, method: str, model_options: dict | None) -> CharLM:
+    """:func:`train_expert`'s model before training: new, or a copy of ``source`` with a head for
+    ``task`` (a copy of the source's head), and under LwF the source's head kept second."""
+    if source is None:
+        return CharLM(heads=(task,), **(model_options or {}))
+    old_head = _head_name(source)
+    model = copy.deepcopy(source)
+    heads = {task: copy.deepcopy(source.heads[old_head])}
+    if method == "lwf":
+        heads[old_head] = model.heads[old_head]
+    model.heads = nn.ModuleDict(heads)
+    return model
+
+
+def _train_expert(task: str, train_ids: torch.Tensor, options: TrainingOptions, seed: int, source: CharLM | None,
+                  method: str, model_options: dict | None) -> tuple[CharLM, TrainingLog]:
+    """:func:`train_expert`'s training (arguments as there, already checked)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     log = TrainingLog(method="scratch" if source is None else method)
+    model = _start(task, source, method, model_options)
     teacher, old_head = None, None
-    if source is None:
-        model = CharLM(heads=(task,), **(model_options or {}))
-    else:
+    if source is not None:
         old_head = _head_name(source)
         log.source = old_head
-        model = copy.deepcopy(source)
-        heads = {task: copy.deepcopy(source.heads[old_head])}
         if method == "lwf":
-            heads[old_head] = model.heads[old_head]
             teacher = source.eval()
-        model.heads = nn.ModuleDict(heads)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=options.lr)
     began = time.perf_counter()
