@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+import torchvision
 from torch import nn
 
 from eglib import reuse, timing
@@ -88,8 +89,9 @@ def joint_training(train: TaskData, base: experts.Expert, *, epochs: int = 10, l
 
 @functools.lru_cache(maxsize=1)
 def _code_digest() -> str:
-    """This module's, eglib.method.experts' and eglib.optim's code (part of a reuse key)."""
-    return reuse.source_digest(Path(__file__), Path(experts.__file__), Path(optim.__file__))
+    """This module's, eglib.method.experts' and eglib.optim's code, and torchvision's version (the
+    experts' bodies' forward code): part of a reuse key."""
+    return reuse.source_digest(Path(__file__), Path(experts.__file__), Path(optim.__file__)) + torchvision.__version__
 
 
 def _train_jointly(model: experts.Expert, train: TaskData, *, epochs: int, lr: float, batch_size: int, seed: int,

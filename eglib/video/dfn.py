@@ -30,6 +30,7 @@ from eglib.config import resolve_device
 from eglib.optim import descend
 from eglib.storage import rebuild_module
 from eglib.method.gate import routed_rows
+from eglib.video import clips as clips_module
 from eglib.video.clips import INPUT_FRAMES, PREDICTED_FRAMES, check_clips
 
 
@@ -230,8 +231,8 @@ def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, e
 
 @functools.lru_cache(maxsize=1)
 def _code_digest() -> str:
-    """This module's and eglib.optim's code (part of a reuse key)."""
-    return reuse.source_digest(Path(__file__), Path(optim.__file__))
+    """This module's, eglib.optim's and eglib.video.clips' code (the frames seen and predicted): part of a reuse key."""
+    return reuse.source_digest(Path(__file__), Path(optim.__file__), Path(clips_module.__file__))
 
 
 def _train(clips: np.ndarray, start: Callable[[], DynamicFilterNetwork], *, epochs: int, lr: float, batch_size: int,
