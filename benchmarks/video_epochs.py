@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     args = parser.parse_args()
     os.environ.setdefault("EGLIB_PROGRESS", "0")
+    os.environ["EGLIB_REUSE"] = "0"  # every call trains ("train s" times training, not reading back a run folder)
     eglib.setup(seed=0, device="cpu")
     rows = {}
     for seed in args.seeds:

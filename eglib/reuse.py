@@ -19,9 +19,10 @@ and looks it up in ``<run>/reuse/`` before training; after training it stores th
   damaged or half-written entry is trained again, never trusted.
 * A reused model counts its original training seconds (:func:`reused_seconds`), so cost tables
   (:class:`eglib.run.costs.CostLog`) still report what the method costs.
-* A reused model leaves torch's global random generator where the training left it (the state
-  after training is stored with the model and restored on a hit), so what runs next draws the
-  same numbers whether the model was trained or read back.
+* A reused model leaves torch's global (CPU) random generator where the training left it (the
+  state after training is stored with the model and restored on a hit), so what runs next draws
+  the same numbers whether the model was trained or read back. The CUDA generators, which
+  nothing in eglib draws from, are not restored.
 * ``EGLIB_REUSE=0`` turns reuse off (the unit tests do; so can a user who times training).
 """
 
@@ -69,6 +70,8 @@ def _feed(digest: "hashlib._Hash", part: Any) -> None:
         digest.update(f"tensor {tensor.dtype} {tuple(tensor.shape)}".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     elif isinstance(part, torch.nn.Module):
+        # which parameters are frozen (requires_grad False): not in the state dict, but what a training may move
+        digest.update(f"frozen {[name for name, p in part.named_parameters() if not p.requires_grad]}".encode())
         for name, tensor in part.state_dict().items():
             digest.update(f"module entry {name}".encode())
             _feed(digest, tensor)

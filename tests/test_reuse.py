@@ -47,6 +47,9 @@ def test_fingerprints_follow_content():
     assert reuse.fingerprint(x.view(4, 3)) != reuse.fingerprint(x)  # same bytes, other shape
     with pytest.raises(TypeError, match="fingerprint"):
         reuse.fingerprint(object())
+    source, frozen = tiny_source(), tiny_source()
+    frozen.heads.requires_grad_(False)  # the same weights, but a training would not move the heads
+    assert reuse.fingerprint(source) == reuse.fingerprint(tiny_source()) != reuse.fingerprint(frozen)
 
 
 @pytest.mark.parametrize("trainer", [experts.finetune, experts.learn_without_forgetting])
@@ -91,8 +94,16 @@ def test_video_networks_are_read_back_and_any_change_trains_again(run_dir, monke
     assert (dfn.predict_clips(again, clips) == dfn.predict_clips(first, clips)).all()
     tuned_again, _ = dfn.train_dfn(tiny_clips(1), again, epochs=1, batch_size=2, seed=3, device="cpu")
     assert all(torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), tuned_again.state_dict().values()))
+    # a start that differs only where no weight shows it (the matching window), or in a frozen weight
+    other_window = dfn.DynamicFilterNetwork(width=2, match_window=3)
+    other_window.load_state_dict(first.state_dict())
+    frozen = dfn.DynamicFilterNetwork(width=2)
+    frozen.load_state_dict(first.state_dict())
+    frozen.level1.requires_grad_(False)
     # another seed, other clips, another start or shape: trained, not read back
-    for call in (lambda: dfn.train_dfn(clips, **{**options, "seed": 4}),
+    for call in (lambda: dfn.train_dfn(tiny_clips(1), other_window, epochs=1, batch_size=2, seed=3, device="cpu"),
+                 lambda: dfn.train_dfn(tiny_clips(1), frozen, epochs=1, batch_size=2, seed=3, device="cpu"),
+                 lambda: dfn.train_dfn(clips, **{**options, "seed": 4}),
                  lambda: dfn.train_dfn(clips[:-1], **options),
                  lambda: dfn.train_dfn(clips, **{**options, "width": 4}),
                  lambda: dfn.train_dfn(tiny_clips(1), tuned, epochs=1, batch_size=2, seed=3, device="cpu")):
@@ -128,7 +139,8 @@ def test_text_experts_are_read_back_and_any_change_trains_again(run_dir, monkeyp
     lwf, lwf_log = charlm.train_expert("b", ids.flip(1), options, 4, source=first, method="lwf")
     monkeypatch.setattr(charlm, "_train_expert", no_training)
     again, again_log = charlm.train_expert("a", ids, options, 3, model_options=small)
-    lwf_again, lwf_again_log = charlm.train_expert("b", ids.flip(1), options, 4, source=again, method="lwf")
+    lwf_again, lwf_again_log = charlm.train_expert("b", ids.flip(1), options, 4, source=again.train(), method="lwf")
+    assert not again.training  # LwF's source is the frozen teacher, read back or not
     assert again_log == first_log and lwf_again_log == lwf_log and list(lwf_again.heads) == ["b", "a"]
     for model, back in ((first, again), (lwf, lwf_again)):
         for (name, a), (_, b) in zip(model.state_dict().items(), back.state_dict().items()):

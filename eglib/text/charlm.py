@@ -140,6 +140,8 @@ def train_expert(task: str, train_ids: torch.Tensor, options: TrainingOptions, s
         raise ValueError(f"Unknown method {method!r}; use 'finetune' or 'lwf'.")
     if train_ids.ndim != 2 or len(train_ids) == 0:
         raise ValueError(f"train_ids must be non-empty [N, T] ids; got {tuple(train_ids.shape)}.")
+    if source is not None and method == "lwf":
+        source.eval()  # the frozen teacher, whether this training runs or is read back
     key = None
     if reuse.enabled():  # a training that already ran in this run folder is read back (eglib.reuse)
         key = reuse.fingerprint("charlm train_expert", reuse.source_digest(Path(__file__)), task, train_ids,

@@ -214,7 +214,12 @@ def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, e
     if model is not None and model_options:
         raise ValueError(f"model_options {sorted(model_options)} only shape a new network; drop them when fine-tuning a model.")
     device = resolve_device(device)
-    settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "model_options": model_options}
+    # a start network's shape settings that no weight shows (the matching window, the prior's strength)
+    start_options = None if model is None else {"input_frames": model.input_frames, "filter_size": model.filter_size,
+                                                "prior_strength": model.prior_strength,
+                                                "match_window": model.match_window}
+    settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "model_options": model_options,
+                "start_options": start_options}
     key = reuse.fingerprint("train_dfn", _code_digest(), device.type, model, torch.from_numpy(check_clips(clips)),
                             settings) if reuse.enabled() else None
 
