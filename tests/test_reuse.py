@@ -209,6 +209,35 @@ def test_autoencoders_of_the_same_call_are_read_back_and_a_watched_call_trains(r
         autoencoder.train_autoencoders(train, {"a": train["a"]}, **options)
 
 
+def test_a_watched_call_is_read_back_with_its_logs_and_snapshots(run_dir, monkeypatch):
+    """01's default gate logs validation errors and keeps snapshots: run again, it reads them back."""
+    from eglib.method import autoencoder
+    from eglib.method.standardizer import FeatureStandardizer
+
+    generator = torch.Generator().manual_seed(4)
+    train = {"a": torch.randn(30, 6, generator=generator), "b": torch.randn(30, 6, generator=generator) + 1}
+    val = {name: features[:10] + 0.1 for name, features in train.items()}
+    standardizer = FeatureStandardizer.fit(torch.cat(list(train.values())))
+    options = {"standardizer": standardizer, "hidden_size": 3, "epochs": 3, "device": "cpu", "snapshot_epochs": (0, 2)}
+    first = autoencoder.train_autoencoders(train, val, **options)
+    monkeypatch.setattr(autoencoder, "descend", no_training)
+    again = autoencoder.train_autoencoders(train, val, **options)
+    for name in train:
+        assert again[name].log.train_loss == first[name].log.train_loss
+        assert again[name].log.val_error == first[name].log.val_error and len(first[name].log.val_error) == 4
+        assert list(again[name].log.snapshots) == [0, 2]
+        for epoch in (0, 2):
+            assert torch.equal(again[name].at_epoch(epoch).reconstruction_error(train[name]),
+                               first[name].at_epoch(epoch).reconstruction_error(train[name]))
+        assert torch.equal(again[name].reconstruction_error(train[name]), first[name].reconstruction_error(train[name]))
+    # what it trained serves an unwatched call too; other validation data or snapshots train
+    assert autoencoder.train_autoencoders(train, **{**options, "snapshot_epochs": ()})["a"].log.val_error == []
+    for call in (lambda: autoencoder.train_autoencoders(train, {"a": val["a"]}, **options),
+                 lambda: autoencoder.train_autoencoders(train, val, **{**options, "snapshot_epochs": (0, 1)})):
+        with pytest.raises(AssertionError, match="trained although"):
+            call()
+
+
 def test_a_stack_is_read_back_whatever_else_the_call_trains(run_dir, monkeypatch):
     """02's gate reads 01's stack; 04's call over the domains and their halves reads the domains' stack."""
     from eglib.method import autoencoder

@@ -233,7 +233,8 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
     seeds = seeds or {name: index for index, name in enumerate(train_features)}
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
                 "snapshot_epochs": tuple(snapshot_epochs)}
-    # a watched call (validation log or snapshots asked for) always trains; its results are stored
+    # a watched call (validation log or snapshots asked for) is read back only by the same watched
+    # call (its logs and snapshots are stored with it); what it trains serves unwatched calls too
     watched = val_features is not None or bool(snapshot_epochs)
     trained: dict[str, TaskAutoencoder] = {}
     by_size: dict[int, list[str]] = {}
@@ -252,7 +253,9 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
             key_of = functools.partial(_stack_key, train_features=train_features, standardizer=standardizer, seeds=seeds,
                                        hidden_size=hidden_size, init=init, device=device, settings=settings)
             key = key_of(group)
-            stored = None if key is None or watched else reuse.load(key)
+            lookup = _watched_key(key, [None if val_features is None else val_features.get(name) for name in group],
+                                  settings["snapshot_epochs"]) if watched else key
+            stored = None if lookup is None else reuse.load(lookup)
             if stored is not None:
                 trained.update(_from_stored(stored, networks, standardizer, device))
                 continue
@@ -266,6 +269,8 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
             trained.update(autoencoders)
             seconds = time.perf_counter() - began
             _store(key, list(autoencoders.values()), seconds)
+            if watched:
+                _store(lookup, list(autoencoders.values()), seconds, with_logs=True)
             # each task also under the key of training it alone, when the stack gave it those very bits
             # (03 and the learner train tasks one at a time; 01 trains the same tasks as one stack)
             if len(group) > 1 and reuse.enabled() and _stacking_is_exact(len(group), size, standardizer.dim, hidden_size, batch_size, lr,
@@ -276,13 +281,29 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
 
 
 def _store(key: str | None, autoencoders: list[TaskAutoencoder], seconds: float,
-           rng_state: torch.Tensor | None = None) -> None:
+           rng_state: torch.Tensor | None = None, with_logs: bool = False) -> None:
     """Store a stack's trained networks and training losses under ``key`` (by position in the
-    stack, so any names may read them back); nothing when ``key`` is ``None``."""
-    if key is not None:
-        reuse.store(key, {f"{index}/{k}": v for index, ae in enumerate(autoencoders)
-                          for k, v in ae.network.state_dict().items()},
-                    {"train_loss": [ae.log.train_loss for ae in autoencoders]}, seconds, rng_state=rng_state)
+    stack, so any names may read them back), ``with_logs`` also their validation errors and
+    snapshots; nothing when ``key`` is ``None`` (or when it all exceeds :data:`eglib.reuse.MAX_BYTES`)."""
+    if key is None:
+        return
+    state = {f"{index}/{k}": v for index, ae in enumerate(autoencoders) for k, v in ae.network.state_dict().items()}
+    extra = {"train_loss": [ae.log.train_loss for ae in autoencoders]}
+    if with_logs:
+        state.update({f"{index}/{SNAPSHOT}{epoch}/{k}": v for index, ae in enumerate(autoencoders)
+                      for epoch, snapshot in ae.log.snapshots.items() for k, v in snapshot.items()})
+        extra["val_error"] = [ae.log.val_error for ae in autoencoders]
+    reuse.store(key, state, extra, seconds, rng_state=rng_state)
+
+
+SNAPSHOT = "snapshot after epoch "  # how a stored entry names a snapshot's tensors
+
+
+def _watched_key(key: str | None, val_features: list[torch.Tensor | None], snapshot_epochs: tuple[int, ...]) -> str | None:
+    """The key of a watched call's stack: the stack's own ``key`` with what was watched (each
+    task's validation features, the snapshot epochs), or ``None`` when ``key`` is."""
+    return None if key is None else reuse.fingerprint("train_autoencoders watched stack", key, val_features,
+                                                      snapshot_epochs)
 
 
 def _stack_key(group: list[str], *, train_features: dict[str, torch.Tensor], standardizer: FeatureStandardizer,
@@ -319,9 +340,16 @@ def _from_stored(stored: tuple[dict[str, torch.Tensor], dict], networks: dict[st
     autoencoders = {}
     for index, (name, (network, _)) in enumerate(networks.items()):
         prefix = f"{index}/"
-        network.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
-        autoencoders[name] = TaskAutoencoder(network=network.to(device).eval(), standardizer=standardizer,
-                                             log=TrainingLog(train_loss=list(extra["train_loss"][index])))
+        own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        snapshots: dict[int, dict[str, torch.Tensor]] = {}
+        for entry in [k for k in own if k.startswith(SNAPSHOT)]:
+            epoch, _, tensor_name = entry[len(SNAPSHOT):].partition("/")
+            snapshots.setdefault(int(epoch), {})[tensor_name] = own.pop(entry)
+        network.load_state_dict(own)
+        log = TrainingLog(train_loss=list(extra["train_loss"][index]),
+                          val_error=list(extra["val_error"][index]) if "val_error" in extra else [],
+                          snapshots=dict(sorted(snapshots.items())))
+        autoencoders[name] = TaskAutoencoder(network=network.to(device).eval(), standardizer=standardizer, log=log)
     return autoencoders
 
 
