@@ -184,7 +184,7 @@ def test_a_reused_model_costs_its_original_training_time(run_dir):
     assert not reuse.store("big", {"w": torch.zeros(reuse.MAX_BYTES // 4 + 1)}, {}, seconds=1.0)  # too big to keep
 
 
-def test_autoencoders_of_the_same_call_are_read_back_and_a_watched_call_trains(run_dir, monkeypatch):
+def test_autoencoders_of_the_same_call_are_read_back_and_a_watched_call_trains_the_first_time(run_dir, monkeypatch):
     from eglib.method import autoencoder
     from eglib.method.standardizer import FeatureStandardizer
 
@@ -215,24 +215,30 @@ def test_a_watched_call_is_read_back_with_its_logs_and_snapshots(run_dir, monkey
     from eglib.method.standardizer import FeatureStandardizer
 
     generator = torch.Generator().manual_seed(4)
-    train = {"a": torch.randn(30, 6, generator=generator), "b": torch.randn(30, 6, generator=generator) + 1}
-    val = {name: features[:10] + 0.1 for name, features in train.items()}
+    train = {name: torch.randn(30, 6, generator=generator) + shift for shift, name in enumerate("abc")}
+    val = {name: train[name][:10] + 0.1 for name in "ab"}  # c has no validation data
     standardizer = FeatureStandardizer.fit(torch.cat(list(train.values())))
-    options = {"standardizer": standardizer, "hidden_size": 3, "epochs": 3, "device": "cpu", "snapshot_epochs": (0, 2)}
+    options = {"standardizer": standardizer, "hidden_size": 3, "epochs": 3, "device": "cpu", "snapshot_epochs": (0, 2, 3)}
+    torch.manual_seed(5)
     first = autoencoder.train_autoencoders(train, val, **options)
+    after_training = torch.rand(3)
     monkeypatch.setattr(autoencoder, "descend", no_training)
+    torch.manual_seed(6)
     again = autoencoder.train_autoencoders(train, val, **options)
+    assert torch.equal(torch.rand(3), after_training)  # the generator where the training left it
     for name in train:
-        assert again[name].log.train_loss == first[name].log.train_loss
-        assert again[name].log.val_error == first[name].log.val_error and len(first[name].log.val_error) == 4
-        assert list(again[name].log.snapshots) == [0, 2]
-        for epoch in (0, 2):
+        assert again[name].log.train_loss == first[name].log.train_loss and not again[name].network.training
+        assert again[name].log.val_error == first[name].log.val_error
+        assert len(first[name].log.val_error) == (4 if name in val else 0)
+        assert list(again[name].log.snapshots) == [0, 2, 3]
+        for epoch in (0, 2, 3):
             assert torch.equal(again[name].at_epoch(epoch).reconstruction_error(train[name]),
                                first[name].at_epoch(epoch).reconstruction_error(train[name]))
         assert torch.equal(again[name].reconstruction_error(train[name]), first[name].reconstruction_error(train[name]))
     # what it trained serves an unwatched call too; other validation data or snapshots train
     assert autoencoder.train_autoencoders(train, **{**options, "snapshot_epochs": ()})["a"].log.val_error == []
     for call in (lambda: autoencoder.train_autoencoders(train, {"a": val["a"]}, **options),
+                 lambda: autoencoder.train_autoencoders(train, {**val, "b": val["b"] + 1e-3}, **options),
                  lambda: autoencoder.train_autoencoders(train, val, **{**options, "snapshot_epochs": (0, 1)})):
         with pytest.raises(AssertionError, match="trained although"):
             call()

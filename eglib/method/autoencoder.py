@@ -270,7 +270,7 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
             seconds = time.perf_counter() - began
             _store(key, list(autoencoders.values()), seconds)
             if watched:
-                _store(lookup, list(autoencoders.values()), seconds, with_logs=True)
+                _store(lookup, list(autoencoders.values()), seconds, with_logs=True, epochs=epochs)
             # each task also under the key of training it alone, when the stack gave it those very bits
             # (03 and the learner train tasks one at a time; 01 trains the same tasks as one stack)
             if len(group) > 1 and reuse.enabled() and _stacking_is_exact(len(group), size, standardizer.dim, hidden_size, batch_size, lr,
@@ -281,18 +281,21 @@ def train_autoencoders(train_features: dict[str, torch.Tensor], val_features: di
 
 
 def _store(key: str | None, autoencoders: list[TaskAutoencoder], seconds: float,
-           rng_state: torch.Tensor | None = None, with_logs: bool = False) -> None:
+           rng_state: torch.Tensor | None = None, with_logs: bool = False, epochs: int = 0) -> None:
     """Store a stack's trained networks and training losses under ``key`` (by position in the
     stack, so any names may read them back), ``with_logs`` also their validation errors and
-    snapshots; nothing when ``key`` is ``None`` (or when it all exceeds :data:`eglib.reuse.MAX_BYTES`)."""
+    snapshots (a snapshot after the last of ``epochs`` is the final network: stored once); nothing
+    when ``key`` is ``None`` (or when it all exceeds :data:`eglib.reuse.MAX_BYTES`: the call then
+    trains the next time)."""
     if key is None:
         return
     state = {f"{index}/{k}": v for index, ae in enumerate(autoencoders) for k, v in ae.network.state_dict().items()}
-    extra = {"train_loss": [ae.log.train_loss for ae in autoencoders]}
+    extra: dict = {"train_loss": [ae.log.train_loss for ae in autoencoders]}
     if with_logs:
         state.update({f"{index}/{SNAPSHOT}{epoch}/{k}": v for index, ae in enumerate(autoencoders)
-                      for epoch, snapshot in ae.log.snapshots.items() for k, v in snapshot.items()})
+                      for epoch, snapshot in ae.log.snapshots.items() if epoch != epochs for k, v in snapshot.items()})
         extra["val_error"] = [ae.log.val_error for ae in autoencoders]
+        extra["final_snapshot"] = epochs if any(epochs in ae.log.snapshots for ae in autoencoders) else None
     reuse.store(key, state, extra, seconds, rng_state=rng_state)
 
 
@@ -346,6 +349,8 @@ def _from_stored(stored: tuple[dict[str, torch.Tensor], dict], networks: dict[st
             epoch, _, tensor_name = entry[len(SNAPSHOT):].partition("/")
             snapshots.setdefault(int(epoch), {})[tensor_name] = own.pop(entry)
         network.load_state_dict(own)
+        if extra.get("final_snapshot") is not None:  # stored once, as the final network
+            snapshots[int(extra["final_snapshot"])] = {k: v.clone() for k, v in own.items()}
         log = TrainingLog(train_loss=list(extra["train_loss"][index]),
                           val_error=list(extra["val_error"][index]) if "val_error" in extra else [],
                           snapshots=dict(sorted(snapshots.items())))
