@@ -84,14 +84,6 @@ def six_domains(benchmark: data.Benchmark, seed: int) -> Images:
     return tasks
 
 
-def layers_of(images: np.ndarray, profile: config.Profile, device: torch.device) -> dict[str, torch.Tensor]:
-    """Gate features and expert inputs of ``images``: from the feature cache when it holds them, else a pass."""
-    layers = (profile.layer, "expert_input")
-    stored = extract.stored_layers(images, backbone=profile.backbone, layers=layers, device=device)
-    return stored if stored is not None else extract.extract_layers(images, backbone=profile.backbone,
-                                                                    layers=layers, device=device)
-
-
 def one(seed: int, kind: str, folder: Path) -> tuple[dict[str, float], pd.DataFrame]:
     """Issue 12's numbers for one seed and base set: ``(row of figures, decision table)``."""
     device = eglib.setup(seed=seed, device="cpu")
@@ -107,7 +99,9 @@ def one(seed: int, kind: str, folder: Path) -> tuple[dict[str, float], pd.DataFr
         decisions[name] = {"source": entry["source"], "Rel": entry.get("source_relatedness"),
                            "method": entry["method"], "Rel(base)": entry["relatedness"].get(config.BASE)}
     test_sets = {n: tasks[n]["test"] for n in names}
-    layers = {n: {s: layers_of(tasks[n][s][0], profile, device) for s in ("train", "test")} for n in names}
+    wanted = (profile.layer, "expert_input")
+    layers = {n: {s: extract.stored_or_extracted_layers(tasks[n][s][0], profile.backbone, wanted, device)
+                  for s in ("train", "test")} for n in names}
     classifier = train_task_classifier({n: layers[n]["train"][profile.layer] for n in names},
                                        learner.zoo.standardizer(), seed=seed, device=device)
     with learner.reusing_test_features():

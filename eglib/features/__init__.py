@@ -12,7 +12,9 @@ The extraction functions are re-exported here: ``from eglib import features``.
 
 from eglib.features import backbones
 from eglib.features.extract import (LAYERS, as_uint8_batch, benchmark_features, cache_dir, cached_features,
-                                    extract_features, extract_layers, pool_conv_features, stored_layers)
+                                    extract_features, extract_layers, pool_conv_features, stored_layers,
+                                    stored_or_extracted_layers)
 
 __all__ = ["LAYERS", "as_uint8_batch", "backbones", "benchmark_features", "cache_dir", "cached_features",
-           "extract_features", "extract_layers", "pool_conv_features", "stored_layers"]
+           "extract_features", "extract_layers", "pool_conv_features", "stored_layers",
+           "stored_or_extracted_layers"]

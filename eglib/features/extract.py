@@ -275,6 +275,14 @@ def stored_layers(images: ImageBatch, backbone: str = "mobilenet_v2", layers: Se
     return out
 
 
+def stored_or_extracted_layers(images: ImageBatch, backbone: str = "mobilenet_v2", layers: Sequence[str] = ("conv",),
+                               device: str | torch.device = "auto") -> dict[str, torch.Tensor]:
+    """:func:`stored_layers` when the cache holds every layer of these images, else one
+    :func:`extract_layers` pass; either way nothing is written to the cache."""
+    stored = stored_layers(images, backbone=backbone, layers=layers, device=device)
+    return stored if stored is not None else extract_layers(images, backbone=backbone, layers=layers, device=device)
+
+
 def _read_entry(path: Path, device: torch.device) -> torch.Tensor | None:
     """A cache entry's tensor on ``device``; ``None`` when it is missing or damaged."""
     try:

@@ -98,10 +98,8 @@ class LifelongLearner:
         """``layers`` of the backbone for ``images``: from the feature cache when it already holds
         them all for these images (the same bits, :func:`eglib.features.extract.stored_layers`),
         else from one backbone pass; nothing is written."""
-        backbone = self.profile.backbone
-        stored = extract.stored_layers(images, backbone=backbone, layers=layers, device=self.device)
-        return stored if stored is not None else extract.extract_layers(images, backbone=backbone, layers=layers,
-                                                                        device=self.device)
+        return extract.stored_or_extracted_layers(images, backbone=self.profile.backbone, layers=layers,
+                                                  device=self.device)
 
     def _gate_features_and_expert_inputs(self, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Gate features ``[N, D]`` and expert inputs ``[N, C, h, w]`` (one backbone pass, or the cache)."""

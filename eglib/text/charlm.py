@@ -181,7 +181,7 @@ def _train_expert(task: str, train_ids: torch.Tensor, options: TrainingOptions, 
         old_head = _head_name(source)
         log.source = old_head
         if method == "lwf":
-            teacher = source.eval()
+            teacher = source  # put in eval mode by train_expert
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=options.lr)
     began = time.perf_counter()
