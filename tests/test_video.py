@@ -82,6 +82,11 @@ def test_dfn_learns_motion_and_never_modifies_its_start():
     model, log = dfn.train_dfn(domain.train, epochs=16, batch_size=16, device="cpu")
     assert log.loss[-1] < log.loss[0]
     assert dfn.prediction_l1(model, domain.test).mean() < 0.85 * repeat_last_l1(domain.test).mean()
+    # the matching prior alone already beats repeating the last frame (the untrained start network:
+    # 0.77 of its error), so what training adds is checked against that start (0.94 of its error, seed 0)
+    torch.manual_seed(0)
+    start = dfn.DynamicFilterNetwork().eval()  # the network train_dfn(seed=0) starts from
+    assert dfn.prediction_l1(model, domain.test).mean() < 0.97 * dfn.prediction_l1(start, domain.test).mean()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     tuned, _ = dfn.train_dfn(domain.train[:32], model, epochs=1, device="cpu")
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
