@@ -16,7 +16,7 @@ os.environ.setdefault("EGLIB_REUSE", "0")  # every test trains what it trains (t
 # as eglib.setup does in every notebook, before torch starts its worker threads (they inherit the
 # setting): subnormal floats flushed to zero. Saturated softmaxes and sigmoids (the video networks'
 # filters, the autoencoders) otherwise fill backward passes with subnormals, which the CPU handles
-# many times slower: test_video's DFN training took 27 s without it and 14 s with it (one thread)
+# many times slower: test_video's DFN training took 27 s without it and 13 s with it (one thread)
 torch.set_flush_denormal(True)
 
 

@@ -34,6 +34,7 @@ def test_identity_scores_perfectly_and_blur_loses_structure_and_sharpness():
 def test_constant_velocity_finds_the_shift_and_predicts_a_pan(dy, dx):
     clips = pan(dy, dx)  # the window moves by (dy, dx), so the content by (-dy, -dx)
     assert rivals.displacement(clips[0, 1], clips[0, 2]) == (-dy, -dx)
+    assert rivals.last_displacements(clips).tolist() == [[-dy, -dx]] * len(clips)
     predicted, truth = rivals.constant_velocity(clips), rivals.future_frames(clips)
     margin = 3 * max(abs(dy), abs(dx))  # what enters at the edges cannot be known
     assert np.array_equal(predicted[:, :, margin:-margin, margin:-margin], truth[:, :, margin:-margin, margin:-margin])

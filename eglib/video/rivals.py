@@ -75,12 +75,17 @@ def shifted(frame: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return frame[rows][:, cols]
 
 
+def last_displacements(clips: np.ndarray) -> np.ndarray:
+    """The :func:`displacement` between the last two seen frames of every clip: int ``[N, 2]`` (dy, dx)."""
+    seen, _ = _seen_and_future(clips)
+    return np.array([displacement(clip[-2], clip[-1]) for clip in seen], dtype=np.int64).reshape(len(seen), 2)
+
+
 def constant_velocity(clips: np.ndarray) -> np.ndarray:
     """The last seen frame moved on by the last seen displacement, 1, 2 and 3 times: ``[N, 3, H, W]``."""
     seen, _ = _seen_and_future(clips)
     predicted = np.empty((len(seen), PREDICTED_FRAMES, *seen.shape[2:]), dtype=np.float32)
-    for n, clip in enumerate(seen):
-        dy, dx = displacement(clip[-2], clip[-1])
+    for n, (clip, (dy, dx)) in enumerate(zip(seen, last_displacements(clips))):
         for step in range(PREDICTED_FRAMES):
-            predicted[n, step] = shifted(clip[-1], (step + 1) * dy, (step + 1) * dx)
+            predicted[n, step] = shifted(clip[-1], (step + 1) * int(dy), (step + 1) * int(dx))
     return predicted
