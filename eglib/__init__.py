@@ -61,7 +61,15 @@ def setup(seed: int = 0, device: str = "auto", threads: int | None = None) -> to
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=resolved.type != "cpu")
     torch.backends.cudnn.benchmark = False
-    torch.set_flush_denormal(True)  # denormal floats slow CPU backward passes of saturated sigmoids ~10x
+    flush_subnormals()
     if threads:
         torch.set_num_threads(threads)
     return resolved
+
+
+def flush_subnormals() -> None:
+    """Flush subnormal floats to zero on the CPU: saturated sigmoids and softmaxes (the autoencoders,
+    the video networks' filters) otherwise fill backward passes with subnormals, which the CPU
+    handles many times slower. Torch's worker threads inherit the setting when they start, so call
+    it before the first parallel operation of the process (:func:`setup` does; so do the tests)."""
+    torch.set_flush_denormal(True)

@@ -8,16 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
+import eglib
 from eglib.method.autoencoder import train_autoencoder
 from eglib.method.standardizer import FeatureStandardizer
 
 os.environ.setdefault("EGLIB_PROGRESS", "0")  # no progress bars in test output
 os.environ.setdefault("EGLIB_REUSE", "0")  # every test trains what it trains (tests/test_reuse.py turns reuse on)
-# as eglib.setup does in every notebook, before torch starts its worker threads (they inherit the
-# setting): subnormal floats flushed to zero. Saturated softmaxes and sigmoids (the video networks'
-# filters, the autoencoders) otherwise fill backward passes with subnormals, which the CPU handles
-# many times slower: test_video's DFN training took 27 s without it and 13 s with it (one thread)
-torch.set_flush_denormal(True)
+# as eglib.setup does in every notebook, before torch starts its worker threads (test_video's DFN
+# training took 27 s without it and 13 s with it, one thread)
+eglib.flush_subnormals()
 
 
 def clusters(count: int = 3, per_cluster: int = 60, dim: int = 40, seed: int = 0) -> list[torch.Tensor]:

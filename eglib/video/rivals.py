@@ -77,7 +77,11 @@ def shifted(frame: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 def last_displacements(clips: np.ndarray) -> np.ndarray:
     """The :func:`displacement` between the last two seen frames of every clip: int ``[N, 2]`` (dy, dx)."""
-    seen, _ = _seen_and_future(clips)
+    return _displacements(_seen_and_future(clips)[0])
+
+
+def _displacements(seen: np.ndarray) -> np.ndarray:
+    """:func:`last_displacements` of the seen frames ``[N, 3, H, W]`` (floats)."""
     return np.array([displacement(clip[-2], clip[-1]) for clip in seen], dtype=np.int64).reshape(len(seen), 2)
 
 
@@ -85,7 +89,7 @@ def constant_velocity(clips: np.ndarray) -> np.ndarray:
     """The last seen frame moved on by the last seen displacement, 1, 2 and 3 times: ``[N, 3, H, W]``."""
     seen, _ = _seen_and_future(clips)
     predicted = np.empty((len(seen), PREDICTED_FRAMES, *seen.shape[2:]), dtype=np.float32)
-    for n, (clip, (dy, dx)) in enumerate(zip(seen, last_displacements(clips))):
+    for n, (clip, (dy, dx)) in enumerate(zip(seen, _displacements(seen))):
         for step in range(PREDICTED_FRAMES):
             predicted[n, step] = shifted(clip[-1], (step + 1) * int(dy), (step + 1) * int(dx))
     return predicted
