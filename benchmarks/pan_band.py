@@ -1,12 +1,14 @@
 """Where the pan expert of notebook 06 gains and loses against the constant-velocity guess.
 
-    .venv/bin/python benchmarks/pan_band.py [--seeds 0 1 2] [--strengths 300 1000]
+    .venv/bin/python benchmarks/pan_band.py [--seeds 0 1 2] [--strengths 20 30 50] [--raw-strengths 300]
+                                            [--all-domains]
 
 On a pan the whole frame moves by one whole-pixel velocity, so constant velocity (the last frame
 shifted by the last displacement) is exact everywhere except in the band of new content that enters
 at the leading edges, which no seen frame shows (k times the velocity wide at the k-th predicted
 step). This script trains the pan expert as 06 does (the mini profile's epochs, the video seed for data and
-training) with each matching-prior strength, and splits both methods' mean L1 into what the band
+training) with each strength of the matching prior (the relative cost, 06's, and ``--raw-strengths``
+for the raw cost that 06 used until 2026-12-06), and splits both methods' mean L1 into what the band
 and the rest of the frame (the interior) contribute: the two parts add up to the mean L1. With
 ``--all-domains`` it also prints the digits' and shapes' experts' L1, SSIM and sharpness ratio at
 each strength, against constant velocity. Prints; asserts nothing.
@@ -51,7 +53,10 @@ def split_l1(predicted: np.ndarray, truth: np.ndarray, band: np.ndarray) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--strengths", type=float, nargs="+", default=[300.0, 1000.0])
+    parser.add_argument("--strengths", type=float, nargs="+", default=[20.0, 30.0, 50.0],
+                        help="strengths of the relative matching cost (06's default: 30)")
+    parser.add_argument("--raw-strengths", type=float, nargs="*", default=[300.0],
+                        help="strengths of the raw matching cost (relative_prior=False; 06 until 2026-12-06: 300)")
     parser.add_argument("--all-domains", action="store_true")
     args = parser.parse_args()
     os.environ["EGLIB_REUSE"] = "0"  # every network trained here, none read back
@@ -67,18 +72,19 @@ def main() -> None:
         guesses = {n: rivals.constant_velocity(tests[n]) for n in names}
         band = entering_band(tests["pan"])
         pan_rows.append({"seed": seed, "method": "constant velocity", **split_l1(guesses["pan"], truths["pan"], band)})
-        for strength in args.strengths:
+        priors = [(f"relative {s:g}", {"prior_strength": s}) for s in args.strengths]
+        priors += [(f"raw {s:g}", {"prior_strength": s, "relative_prior": False}) for s in args.raw_strengths]
+        for label, prior in priors:
             for name in names:
                 start = time.perf_counter()
-                expert, _ = dfn.train_dfn(domains[name].split("train"), epochs=epochs, seed=seed, device="cpu",
-                                          prior_strength=strength)
+                expert, _ = dfn.train_dfn(domains[name].split("train"), epochs=epochs, seed=seed, device="cpu", **prior)
                 predicted, seconds = dfn.predicted_frames(expert, tests[name]), time.perf_counter() - start
                 if name == "pan":
-                    pan_rows.append({"seed": seed, "method": f"expert, prior {strength:g}",
+                    pan_rows.append({"seed": seed, "method": f"expert, prior {label}",
                                      **split_l1(predicted, truths[name], band), "train s": seconds})
                 else:
                     scores = {k: float(v.mean()) for k, v in measures.scores(predicted, truths[name]).items()}
-                    other_rows.append({"seed": seed, "domain": name, "prior": strength, **scores,
+                    other_rows.append({"seed": seed, "domain": name, "prior": label, **scores,
                                        "constant velocity L1": float(measures.l1(guesses[name], truths[name]).mean())})
         print(f"seed {seed}: the entering band is {band.mean():.3f} of the pan's predicted pixels", flush=True)
     table = pd.DataFrame(pan_rows)
@@ -86,6 +92,11 @@ def main() -> None:
     print(table.round(3).to_string(index=False))
     print("\nmean over seeds")
     print(table.groupby("method")[["L1", "band", "interior"]].agg(["mean", "std"]).round(3).to_string())
+    # paired by seed (the same test clips): the expert's L1 minus constant velocity's; < 0 on every seed is a win
+    guess = table[table["method"] == "constant velocity"].set_index("seed")["L1"]
+    lead = table.assign(**{"minus constant velocity": table["L1"] - table["seed"].map(guess)})
+    print("\nL1 minus constant velocity's, per seed (< 0: the expert is better)")
+    print(lead.pivot(index="method", columns="seed", values="minus constant velocity").round(3).to_string())
     if other_rows:
         print("\nthe other domains' experts at each prior strength")
         print(pd.DataFrame(other_rows).round(3).to_string(index=False))

@@ -232,3 +232,26 @@ def test_neighbourhoods_are_unfolds_values_and_gradient_bit_for_bit():
         expected, = torch.autograd.grad(reference, frame, upstream)
         got, = torch.autograd.grad(fast, frame, upstream)
         assert torch.equal(got, expected)
+
+
+def test_box_mean_is_a_replicate_padded_average_pool():
+    generator = torch.Generator().manual_seed(0)
+    for shape, window in (((2, 3, 8, 12), 5), ((1, 49, 32, 32), 7), ((4, 1, 3, 3), 7)):
+        x = torch.rand(shape, generator=generator)
+        reference = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(x, (window // 2,) * 4, mode="replicate"),
+                                                   window, stride=1)
+        torch.testing.assert_close(dfn.box_mean(x, window), reference, rtol=0, atol=1e-6)
+
+
+def test_relative_cost_is_contrast_free_and_quiet_where_flat():
+    clip = torch.from_numpy(pan_clip(1, -2)).float().div(255)[None]
+    cost = dfn.matching_cost(clip[:, 1:2], clip[:, 2:3], size=7, window=5)
+    faint = dfn.matching_cost(0.5 + 0.25 * clip[:, 1:2], 0.5 + 0.25 * clip[:, 2:3], size=7, window=5)
+    torch.testing.assert_close(faint, 0.25 * cost, rtol=1e-4, atol=1e-6)  # a quarter of the contrast, a quarter of the cost
+    # ...but the same relative cost where the floor is negligible, and the same ranking of the offsets with it
+    torch.testing.assert_close(dfn.relative_cost(faint, floor=0.0), dfn.relative_cost(cost, floor=0.0), rtol=1e-3, atol=1e-4)
+    best = dfn.relative_cost(cost)[0, :, 8:24, 8:24].argmin(dim=0)  # interior pixels: still the true offset
+    assert (best // 7 - 3 == 1).all() and (best % 7 - 3 == -2).all()
+    assert (dfn.relative_cost(cost).mean(dim=1) < 1.0).all()  # below 1 on average over the offsets
+    flat = torch.full((1, 1, 16, 16), 0.4)
+    assert dfn.relative_cost(dfn.matching_cost(flat, flat, 7, 5)).abs().max() == 0  # no motion evidence, no noise

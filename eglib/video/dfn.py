@@ -68,6 +68,10 @@ def neighbourhoods(frame: torch.Tensor, size: int) -> torch.Tensor:
     return _Patches.apply(F.pad(frame, (size // 2,) * 4, mode="replicate"), size)
 
 
+# below this mean matching cost (about 2.5 grey levels of 255) a pixel's block is flat: see relative_cost
+COST_FLOOR = 0.01
+
+
 def matching_cost(previous: torch.Tensor, last: torch.Tensor, size: int, window: int) -> torch.Tensor:
     """Block-matching evidence for motion: ``[N, size*size, H, W]``.
 
@@ -79,26 +83,53 @@ def matching_cost(previous: torch.Tensor, last: torch.Tensor, size: int, window:
     """
     n, _, h, w = last.shape
     cost = (last.reshape(n, 1, h * w) - neighbourhoods(previous, size)).abs().view(n, size * size, h, w)
-    return _box_mean(_box_mean(cost, window, dim=3), window, dim=2) if window > 1 else cost
+    return box_mean(cost, window) if window > 1 else cost
 
 
-def _box_mean(x: torch.Tensor, window: int, dim: int) -> torch.Tensor:
-    """Mean over ``window`` neighbours along ``dim`` (an odd window, centred; the border replicated),
-    from running sums: a few passes over memory whatever the window."""
+def relative_cost(cost: torch.Tensor, floor: float = COST_FLOOR) -> torch.Tensor:
+    """A matching cost ``[N, k*k, H, W]`` divided, pixel by pixel, by its mean over the offsets
+    plus ``floor``: how much worse each offset matches than a typical one, whatever the contrast.
+
+    The raw cost of a wrong offset is small where the texture is faint and large where it is strong,
+    so one strength would either leave faint textures blurred (a soft peak that leaks into the
+    neighbouring offsets) or lock strong edges too hard. Divided by its own mean, the true offset
+    scores near 0 and the others near 1 on both. ``floor`` (on the ``[0, 1]`` scale of the frames)
+    keeps flat regions, where every offset matches and the filter may as well average, at a cost
+    near 0 instead of amplifying noise.
+    """
+    return cost / (cost.mean(dim=1, keepdim=True) + floor)
+
+
+def box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
+    """Mean of ``x [..., H, W]`` over the ``window x window`` block centred on every pixel (an odd
+    window; past the border the edge pixel repeats, as ``F.pad(mode="replicate")`` would give).
+
+    Computed as ``B_H @ x @ B_W^T`` with banded averaging matrices that hold the replicated border:
+    two small matrix products, several times faster on a CPU than running sums or a pooling layer
+    (``benchmarks/matching_cost.py``).
+    """
+    rows = _box_matrix(x.shape[-2], window, x.dtype, x.device)
+    cols = rows if x.shape[-1] == x.shape[-2] else _box_matrix(x.shape[-1], window, x.dtype, x.device)
+    return torch.matmul(rows, torch.matmul(x, cols.T))
+
+
+@functools.lru_cache(maxsize=16)
+def _box_matrix(size: int, window: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``[size, size]``: row ``j`` averages entries ``j - window // 2 .. j + window // 2``, each index
+    clamped into ``0 .. size - 1`` (a clamped index keeps its weight: the replicated border)."""
     half = window // 2
-    first, last = x.narrow(dim, 0, 1), x.narrow(dim, x.shape[dim] - 1, 1)
-    # one extra copy in front, so that running[j + window] - running[j] sums the window around j
-    padded = torch.cat([first.repeat_interleave(half + 1, dim=dim), x, last.repeat_interleave(half, dim=dim)], dim=dim)
-    running = padded.cumsum(dim=dim)
-    size = x.shape[dim]
-    return (running.narrow(dim, window, size) - running.narrow(dim, 0, size)) / window
+    sources = (torch.arange(size)[:, None] + torch.arange(-half, half + 1)[None, :]).clamp(0, size - 1)
+    matrix = torch.zeros(size, size, dtype=torch.float64)
+    matrix.scatter_add_(1, sources, torch.full(sources.shape, 1.0 / window, dtype=torch.float64))
+    return matrix.to(dtype=dtype, device=device)
 
 
 class DynamicFilterNetwork(nn.Module):
     """Filter-generating U-Net + dynamic local filtering of the last seen frame.
 
     The filters' logits are the U-Net's output minus ``prior_strength`` times the block-matching
-    cost of every offset (:func:`matching_cost` between the last two frames), scaled per pixel by a
+    cost of every offset (:func:`matching_cost` between the last two frames, divided by its mean over
+    the offsets: :func:`relative_cost`), scaled per pixel by a
     trust factor the U-Net also predicts (``exp`` of its last channel, clamped at 0: the factor is
     at least 1). Without that prior (``prior_strength=0``, the plain DFN) the U-Net must discover
     motion from scratch, and on the mini domains a CPU's worth of epochs leaves it predicting blur
@@ -113,18 +144,22 @@ class DynamicFilterNetwork(nn.Module):
         filter_size: side ``k`` of the per-pixel filters; motion of up to ``k // 2`` pixels per
             frame can be represented.
         width: channels of the first level (doubled at each of the two downsamplings).
-        prior_strength: weight of the matching cost in the logits (0: no prior).
+        prior_strength: weight of the relative matching cost in the logits (0: no prior). The
+            default 30 was chosen by ``benchmarks/pan_band.py`` (seeds 0-2): it is the weakest of
+            20, 30 and 50 with which the pan expert beats constant velocity on every seed.
         match_window: side of the block over which the matching cost is averaged.
+        relative_prior: divide the matching cost by its mean over the offsets (:func:`relative_cost`);
+            ``False`` gives the raw cost, which needed a strength of about 300 (until 2026-12-06).
     """
 
     def __init__(self, input_frames: int = INPUT_FRAMES, filter_size: int = 7, width: int = 8,
-                 prior_strength: float = 300.0, match_window: int = 7) -> None:
+                 prior_strength: float = 30.0, match_window: int = 7, relative_prior: bool = True) -> None:
         super().__init__()
         if input_frames < 2 and prior_strength:
             raise ValueError("The matching prior compares the last two seen frames: input_frames must be >= 2 "
                              "(or prior_strength=0).")
         self.input_frames, self.filter_size = input_frames, filter_size
-        self.prior_strength, self.match_window = float(prior_strength), match_window
+        self.prior_strength, self.match_window, self.relative_prior = float(prior_strength), match_window, relative_prior
         self.level1 = nn.Sequential(_conv(input_frames, width), _conv(width, width))
         self.level2 = nn.Sequential(_conv(width, 2 * width, stride=2), _conv(2 * width, 2 * width))
         self.level3 = nn.Sequential(_conv(2 * width, 4 * width, stride=2), _conv(4 * width, 4 * width))
@@ -152,6 +187,8 @@ class DynamicFilterNetwork(nn.Module):
             return torch.softmax(out, dim=1)
         with torch.no_grad():  # evidence, like an input feature: no gradient flows through the matching
             cost = matching_cost(frames[:, -2:-1], frames[:, -1:], self.filter_size, self.match_window)
+            if self.relative_prior:
+                cost = relative_cost(cost)
         return torch.softmax(out[:, :-1] - self.prior_strength * out[:, -1:].clamp(min=0).exp() * cost, dim=1)
 
     def step(self, frames: torch.Tensor) -> torch.Tensor:
@@ -217,7 +254,8 @@ def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, e
     # a start network's shape settings that no weight shows (the matching window, the prior's strength)
     start_options = None if model is None else {"input_frames": model.input_frames, "filter_size": model.filter_size,
                                                 "prior_strength": model.prior_strength,
-                                                "match_window": model.match_window}
+                                                "match_window": model.match_window,
+                                                "relative_prior": model.relative_prior}
     settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "model_options": model_options,
                 "start_options": start_options}
     key = reuse.fingerprint("train_dfn", _code_digest(), device.type, model, torch.from_numpy(check_clips(clips)),
