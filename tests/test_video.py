@@ -48,7 +48,7 @@ def test_a_dynamic_filter_takes_each_pixel_from_where_its_filter_points():
     moved = net.step(frames)
     torch.testing.assert_close(moved[:, :, 1:], frames[:, -1, :, :-1])  # everything shifted one pixel right
     torch.testing.assert_close(moved[:, :, 0], frames[:, -1, :, 0])  # the left edge repeats itself (no dark border)
-    for strength in (0.0, 300.0):
+    for strength in (0.0, 30.0):
         real = dfn.DynamicFilterNetwork(filter_size=3, prior_strength=strength).filters(frames)
         torch.testing.assert_close(real.sum(dim=1), torch.ones(2, 8, 8))  # softmax filters sum to one
 
@@ -83,7 +83,8 @@ def test_dfn_learns_motion_and_never_modifies_its_start():
     assert log.loss[-1] < log.loss[0]
     assert dfn.prediction_l1(model, domain.test).mean() < 0.85 * repeat_last_l1(domain.test).mean()
     # the matching prior alone already beats repeating the last frame (the untrained start network:
-    # 0.77 of its error), so what training adds is checked against that start (0.94 of its error, seed 0)
+    # 0.76 of its error), so what training adds is checked against that start (0.94 of its error, seed 0;
+    # both measured with the relative prior, 2026-12-06, as with the raw one before)
     torch.manual_seed(0)
     start = dfn.DynamicFilterNetwork().eval()  # the network train_dfn(seed=0) starts from
     assert dfn.prediction_l1(model, domain.test).mean() < 0.97 * dfn.prediction_l1(start, domain.test).mean()
@@ -236,22 +237,50 @@ def test_neighbourhoods_are_unfolds_values_and_gradient_bit_for_bit():
 
 def test_box_mean_is_a_replicate_padded_average_pool():
     generator = torch.Generator().manual_seed(0)
-    for shape, window in (((2, 3, 8, 12), 5), ((1, 49, 32, 32), 7), ((4, 1, 3, 3), 7)):
-        x = torch.rand(shape, generator=generator)
+    for (shape, window), dtype in zip((((2, 3, 8, 12), 5), ((1, 49, 32, 32), 7), ((4, 1, 3, 3), 7), ((2, 3, 8, 12), 5)),
+                                      (torch.float32, torch.float32, torch.float32, torch.float64)):
+        x = torch.rand(shape, generator=generator, dtype=dtype)
         reference = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(x, (window // 2,) * 4, mode="replicate"),
                                                    window, stride=1)
         torch.testing.assert_close(dfn.box_mean(x, window), reference, rtol=0, atol=1e-6)
 
 
-def test_relative_cost_is_contrast_free_and_quiet_where_flat():
-    clip = torch.from_numpy(pan_clip(1, -2)).float().div(255)[None]
-    cost = dfn.matching_cost(clip[:, 1:2], clip[:, 2:3], size=7, window=5)
-    faint = dfn.matching_cost(0.5 + 0.25 * clip[:, 1:2], 0.5 + 0.25 * clip[:, 2:3], size=7, window=5)
-    torch.testing.assert_close(faint, 0.25 * cost, rtol=1e-4, atol=1e-6)  # a quarter of the contrast, a quarter of the cost
-    # ...but the same relative cost where the floor is negligible, and the same ranking of the offsets with it
-    torch.testing.assert_close(dfn.relative_cost(faint, floor=0.0), dfn.relative_cost(cost, floor=0.0), rtol=1e-3, atol=1e-4)
-    best = dfn.relative_cost(cost)[0, :, 8:24, 8:24].argmin(dim=0)  # interior pixels: still the true offset
-    assert (best // 7 - 3 == 1).all() and (best % 7 - 3 == -2).all()
-    assert (dfn.relative_cost(cost).mean(dim=1) < 1.0).all()  # below 1 on average over the offsets
-    flat = torch.full((1, 1, 16, 16), 0.4)
-    assert dfn.relative_cost(dfn.matching_cost(flat, flat, 7, 5)).abs().max() == 0  # no motion evidence, no noise
+def test_the_relative_prior_peaks_at_the_true_motion_at_every_contrast():
+    # the untrained network (the prior alone) on a pan moving (1, -2) a frame, at full, half and quarter
+    # contrast: the mean filter weight at that offset over the interior pixels. Measured (seeds 0-2 of the
+    # texture): relative prior 0.974-0.999; the raw cost at 300 (06 until 2026-12-06) 0.89-0.94 at full
+    # contrast but 0.16-0.20 at a quarter, the soft peaks that leaked around the pan's exact shift
+    true_offset = (1 + 3) * 7 + (-2 + 3)
+    for seed in range(3):
+        clip = torch.from_numpy(pan_clip(1, -2, seed=seed)).float().div(255)[None, :3]
+        for contrast in (1.0, 0.5, 0.25):
+            frames = 0.5 + contrast * (clip - 0.5)
+            peaks = {}
+            for name, options in (("relative", {}), ("raw", {"prior_strength": 300.0, "relative_prior": False})):
+                torch.manual_seed(0)
+                with torch.no_grad():
+                    peaks[name] = dfn.DynamicFilterNetwork(**options).eval().filters(frames)[0, true_offset, 8:24, 8:24].mean()
+            assert peaks["relative"] > 0.95, (seed, contrast, peaks)
+            if contrast == 0.25:
+                assert peaks["raw"] < 0.5, (seed, peaks)
+
+
+def test_a_stored_network_comes_back_with_the_prior_it_was_trained_with():
+    frames = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    for options in ({}, {"prior_strength": 300.0, "relative_prior": False}, {"match_window": 3}):
+        net = dfn.DynamicFilterNetwork(width=2, **options).eval()
+        rebuilt = dfn.from_state_dict(net.state_dict(), width=2)
+        assert (rebuilt.prior_strength, rebuilt.relative_prior, rebuilt.match_window) == \
+            (net.prior_strength, net.relative_prior, net.match_window)
+        assert torch.equal(rebuilt.filters(frames), net.filters(frames))
+    # a state dict stored before 2026-12-06 holds no settings: it was trained with the raw cost at 300
+    legacy = {k: v for k, v in dfn.DynamicFilterNetwork(width=2, **dfn.LEGACY_PRIOR).state_dict().items()
+              if k != "prior_settings"}
+    rebuilt = dfn.from_state_dict(legacy, width=2)
+    assert (rebuilt.prior_strength, rebuilt.relative_prior) == (300.0, False)
+    with pytest.raises(ValueError, match="drop those options"):
+        dfn.from_state_dict(dfn.DynamicFilterNetwork(width=2).state_dict(), width=2, prior_strength=300.0)
+    with pytest.raises(ValueError, match="odd"):
+        dfn.DynamicFilterNetwork(match_window=4)
+    with pytest.raises(ValueError, match="odd"):
+        dfn.box_mean(frames, 4)

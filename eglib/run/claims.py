@@ -97,8 +97,9 @@ TOLERANCES: dict[str, dict[str, tuple[float, float]]] = {
         {"mini": (0.10, 0.30), "paper": (0.05, 0.05)},
     # (lowest gate accuracy, unused): mini seeds 0-2 measured 0.990, 1.000, 0.993
     "the gate routes nearly every test clip home (> 97% mini, > 90% paper)": {"mini": (0.97, 0.0), "paper": (0.90, 0.0)},
-    # (bound on Expert Gate's L1 as a multiple of joint training's, unused): mini seeds 0-2 measured 0.980,
-    # 0.977, 0.967 of joint training; the paper's own frames may differ more
+    # (bound on Expert Gate's L1 as a multiple of joint training's, unused): mini seeds 0-2 measured 0.973,
+    # 0.977, 0.971 of joint training (2026-12-06; 0.980, 0.977, 0.967 with the raw prior before); the
+    # paper's own frames may differ more
     "Expert Gate's L1 below the single sequential model's and below joint training's (paper: within 5%)":
         {"mini": (1.0, 0.0), "paper": (1.05, 0.0)},
 }

@@ -88,14 +88,16 @@ def matching_cost(previous: torch.Tensor, last: torch.Tensor, size: int, window:
 
 def relative_cost(cost: torch.Tensor, floor: float = COST_FLOOR) -> torch.Tensor:
     """A matching cost ``[N, k*k, H, W]`` divided, pixel by pixel, by its mean over the offsets
-    plus ``floor``: how much worse each offset matches than a typical one, whatever the contrast.
+    plus ``floor``: how much worse each offset matches than a typical one, alike at every contrast
+    whose differences are well above ``floor``.
 
     The raw cost of a wrong offset is small where the texture is faint and large where it is strong,
     so one strength would either leave faint textures blurred (a soft peak that leaks into the
     neighbouring offsets) or lock strong edges too hard. Divided by its own mean, the true offset
     scores near 0 and the others near 1 on both. ``floor`` (on the ``[0, 1]`` scale of the frames)
     keeps flat regions, where every offset matches and the filter may as well average, at a cost
-    near 0 instead of amplifying noise.
+    near 0: it caps how far a faint difference is amplified (a mean cost of ``floor`` or less weighs
+    at most ``1 / floor`` times its raw value).
     """
     return cost / (cost.mean(dim=1, keepdim=True) + floor)
 
@@ -108,6 +110,8 @@ def box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
     two small matrix products, several times faster on a CPU than running sums or a pooling layer
     (``benchmarks/matching_cost.py``).
     """
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"The window must be a positive odd number (centred on the pixel), e.g. 7; got {window}.")
     rows = _box_matrix(x.shape[-2], window, x.dtype, x.device)
     cols = rows if x.shape[-1] == x.shape[-2] else _box_matrix(x.shape[-1], window, x.dtype, x.device)
     return torch.matmul(rows, torch.matmul(x, cols.T))
@@ -158,8 +162,11 @@ class DynamicFilterNetwork(nn.Module):
         if input_frames < 2 and prior_strength:
             raise ValueError("The matching prior compares the last two seen frames: input_frames must be >= 2 "
                              "(or prior_strength=0).")
+        if match_window < 1 or match_window % 2 == 0:
+            raise ValueError(f"match_window must be a positive odd number (a block centred on the pixel), e.g. 7; "
+                             f"got {match_window}.")
         self.input_frames, self.filter_size = input_frames, filter_size
-        self.prior_strength, self.match_window, self.relative_prior = float(prior_strength), match_window, relative_prior
+        self.prior_strength, self.match_window, self.relative_prior = float(prior_strength), match_window, bool(relative_prior)
         self.level1 = nn.Sequential(_conv(input_frames, width), _conv(width, width))
         self.level2 = nn.Sequential(_conv(width, 2 * width, stride=2), _conv(2 * width, 2 * width))
         self.level3 = nn.Sequential(_conv(2 * width, 4 * width, stride=2), _conv(4 * width, 4 * width))
@@ -171,6 +178,10 @@ class DynamicFilterNetwork(nn.Module):
             with torch.no_grad():
                 self.to_filters.weight.mul_(0.1)
                 self.to_filters.bias.zero_()
+            # the prior's settings travel in the state dict, so a checkpoint is rebuilt with the prior
+            # it was trained with (from_state_dict); no weight shows them
+            self.register_buffer("prior_settings", torch.tensor([self.prior_strength, float(relative_prior),
+                                                                 float(match_window)]))
 
     def filters(self, frames: torch.Tensor) -> torch.Tensor:
         """Seen frames ``[N, F, H, W]`` -> per-pixel filters ``[N, k*k, H, W]`` (softmax over ``k*k``).
@@ -210,12 +221,38 @@ class DynamicFilterNetwork(nn.Module):
         return torch.stack(predicted, dim=1)
 
 
+# the prior of every network stored before 2026-12-06, whose state dicts hold no prior_settings
+LEGACY_PRIOR = {"prior_strength": 300.0, "relative_prior": False}
+
+
 def from_state_dict(state: dict[str, torch.Tensor], **model_options) -> DynamicFilterNetwork:
-    """Rebuild a network from its state dict (e.g. a checkpoint), in eval mode. A state without the
-    prior's trust channel is a plain DFN (``prior_strength=0``)."""
+    """Rebuild a network from its state dict (e.g. a checkpoint), in eval mode.
+
+    A state without the prior's trust channel is a plain DFN (``prior_strength=0``). A state with it
+    carries its prior's settings (``prior_settings``: strength, relative or raw, matching window),
+    which are used; one stored before 2026-12-06 has none and was trained with the raw matching cost
+    at 300 (:data:`LEGACY_PRIOR`, unless ``model_options`` say otherwise), which it gets back.
+
+    Raises:
+        ValueError: ``model_options`` contradict the prior settings stored in ``state``.
+    """
     k = model_options.get("filter_size", 7)
     if state["to_filters.weight"].shape[0] == k * k:
         model_options = {**model_options, "prior_strength": 0.0}
+    elif "prior_settings" in state:
+        strength, relative, window = state["prior_settings"].tolist()
+        stored = {"prior_strength": strength, "relative_prior": bool(relative), "match_window": int(window)}
+        clash = {key: (model_options[key], value) for key, value in stored.items()
+                 if key in model_options and model_options[key] != value}
+        if clash:
+            raise ValueError(f"The state dict was trained with other prior settings than model_options ask for "
+                             f"(option: (asked, stored)) {clash}; drop those options to rebuild it as trained.")
+        model_options = {**model_options, **stored}
+    else:
+        model_options = {**LEGACY_PRIOR, **model_options}
+        state = {**state, "prior_settings": torch.tensor([float(model_options["prior_strength"]),
+                                                          float(model_options["relative_prior"]),
+                                                          float(model_options.get("match_window", 7))])}
     return rebuild_module(lambda: DynamicFilterNetwork(**model_options), state).eval()
 
 
