@@ -75,6 +75,7 @@ CLAIMS: dict[str, Claim] = {claim.statement: claim for claim in [
     Claim("05", "Expert Gate's averages within 5 points of Tables 1 and 2", PAPER),
     Claim("06", "every video expert beats the blurred last frame and constant velocity, sharpness >= 0.6",
           MEASURED),
+    Claim("06", "the relative prior's filters are sharper than the raw prior's on the pan's faintest textures", MINI),
     Claim("06", "the gate routes nearly every test clip home (> 97% mini, > 90% paper)", MEASURED),
     Claim("06", "Expert Gate's L1 below the single sequential model's and below joint training's (paper: within 5%)",
           MEASURED),
