@@ -112,8 +112,7 @@ def box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
     """
     if window < 1 or window % 2 == 0:
         raise ValueError(f"The window must be a positive odd number (centred on the pixel), e.g. 7; got {window}.")
-    rows = _box_matrix(x.shape[-2], window, x.dtype, x.device)
-    cols = rows if x.shape[-1] == x.shape[-2] else _box_matrix(x.shape[-1], window, x.dtype, x.device)
+    rows, cols = (_box_matrix(size, window, x.dtype, x.device) for size in x.shape[-2:])
     return torch.matmul(rows, torch.matmul(x, cols.T))
 
 
@@ -180,8 +179,7 @@ class DynamicFilterNetwork(nn.Module):
                 self.to_filters.bias.zero_()
             # the prior's settings travel in the state dict, so a checkpoint is rebuilt with the prior
             # it was trained with (from_state_dict); no weight shows them
-            self.register_buffer("prior_settings", torch.tensor([self.prior_strength, float(relative_prior),
-                                                                 float(match_window)]))
+            self.register_buffer("prior_settings", _prior_settings(self.prior_strength, self.relative_prior, match_window))
 
     def filters(self, frames: torch.Tensor) -> torch.Tensor:
         """Seen frames ``[N, F, H, W]`` -> per-pixel filters ``[N, k*k, H, W]`` (softmax over ``k*k``).
@@ -221,6 +219,11 @@ class DynamicFilterNetwork(nn.Module):
         return torch.stack(predicted, dim=1)
 
 
+def _prior_settings(strength: float, relative: bool, window: int) -> torch.Tensor:
+    """A network's ``prior_settings`` buffer ``[3]``: strength, relative (1) or raw (0), matching window."""
+    return torch.tensor([float(strength), float(relative), float(window)])
+
+
 # the prior of every network stored before 2026-12-06, whose state dicts hold no prior_settings
 LEGACY_PRIOR = {"prior_strength": 300.0, "relative_prior": False}
 
@@ -250,9 +253,8 @@ def from_state_dict(state: dict[str, torch.Tensor], **model_options) -> DynamicF
         model_options = {**model_options, **stored}
     else:
         model_options = {**LEGACY_PRIOR, **model_options}
-        state = {**state, "prior_settings": torch.tensor([float(model_options["prior_strength"]),
-                                                          float(model_options["relative_prior"]),
-                                                          float(model_options.get("match_window", 7))])}
+        state = {**state, "prior_settings": _prior_settings(model_options["prior_strength"], model_options["relative_prior"],
+                                                            model_options.get("match_window", 7))}
     return rebuild_module(lambda: DynamicFilterNetwork(**model_options), state).eval()
 
 
