@@ -284,3 +284,33 @@ def test_a_stored_network_comes_back_with_the_prior_it_was_trained_with():
         dfn.DynamicFilterNetwork(match_window=4)
     with pytest.raises(ValueError, match="odd"):
         dfn.box_mean(frames, 4)
+
+
+def test_motion_reach_finds_how_far_a_pan_moves_and_skips_flat_blocks():
+    # the window moves (1, -2) a frame, so the content moves (-1, 2): reach 2, on every interior pixel
+    reach, offsets = dfn.motion_reach(np.stack([pan_clip(1, -2, seed=s) for s in range(2)]))
+    # of 2 clips x 5 frame pairs x 16 x 16 interior pixels (32 - 2 * (5 + 3) a side), the blocks with texture
+    # (1,608 on this smooth texture): all found at the true motion
+    assert 0.5 * 2 * 5 * 16 * 16 < len(reach) <= 2 * 5 * 16 * 16
+    assert (offsets == [-1, 2]).all() and (reach == 2).all()
+    reach, offsets = dfn.motion_reach(pan_clip(0, 4)[None])  # beyond a 7x7 filter's reach of 3
+    assert (offsets == [0, -4]).all() and (reach == 4).all()
+    flat = np.full((1, 6, 32, 32), 128, dtype=np.uint8)
+    flat[:, :, 0, 0] = 255  # one bright pixel in a corner, outside every counted block
+    assert len(dfn.motion_reach(flat)[0]) == 0  # no texture, no motion to measure
+    with pytest.raises(ValueError, match="smaller search or window"):
+        dfn.motion_reach(np.zeros((1, 6, 16, 16), dtype=np.uint8))
+
+
+def test_the_gradient_difference_loss_penalises_blur_not_brightness():
+    truth = torch.from_numpy(np.stack([pan_clip(1, 1)[3:]])).float().div(255)  # [1, 3, 32, 32]
+    blurred = torch.nn.functional.avg_pool2d(truth, 3, stride=1, padding=1, count_include_pad=False)
+    assert dfn.gradient_difference(truth, truth) == 0
+    assert dfn.gradient_difference(truth + 0.1, truth) < 1e-6  # a brightness offset keeps every edge
+    assert dfn.gradient_difference(blurred, truth) > 0.3 * dfn.gradient_difference(torch.zeros_like(truth), truth)
+    clips = np.stack([pan_clip(1, -2, seed=s) for s in range(4)])
+    with pytest.raises(ValueError, match="gradient_weight must be >= 0"):
+        dfn.train_dfn(clips, epochs=1, device="cpu", gradient_weight=-1.0)
+    plain_loss = dfn.train_dfn(clips, epochs=1, device="cpu")[1].loss
+    with_edges = dfn.train_dfn(clips, epochs=1, device="cpu", gradient_weight=1.0)[1].loss
+    assert with_edges[0] > plain_loss[0]  # the logged loss holds the added term

@@ -127,6 +127,50 @@ def _box_matrix(size: int, window: int, dtype: torch.dtype, device: torch.device
     return matrix.to(dtype=dtype, device=device)
 
 
+@torch.no_grad()
+def motion_reach(clips: np.ndarray, search: int = 11, window: int = 7, texture: float = 2 * COST_FLOOR,
+                 tie: float = 1e-3, batch_size: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """How far content moves between consecutive frames: one offset per textured, unambiguous pixel.
+
+    For every pair of consecutive frames of every clip, the offset ``(dy, dx)`` (within
+    ``search x search``) whose ``window x window`` block in the earlier frame best matches the
+    block around the pixel in the later one (:func:`matching_cost`), and its length
+    ``max(|dy|, |dx|)``: the reach a per-pixel filter needs to take the pixel from where it was
+    (a ``k x k`` filter reaches ``k // 2``). A pixel counts only if its block and all its offsets
+    stay inside the frame, its block in the later frame has texture (mean absolute deviation from
+    the block's mean above ``texture``, on the ``[0, 1]`` scale: a flat block matches any flat
+    place), and no second offset matches within ``tie`` of the best (an ambiguous match says
+    nothing about the motion).
+
+    Args:
+        clips: uint8 ``[N, T, H, W]``.
+
+    Returns:
+        the lengths ``[M]`` (ints in ``0 .. search // 2``; ``search // 2`` also stands for "at
+        least that far") and the offsets ``[M, 2]`` (``dy, dx``: where the content went, later
+        minus earlier position).
+    """
+    x = as_float_clips(clips, torch.device("cpu"))
+    h, w = x.shape[2:]
+    margin = search // 2 + window // 2
+    if min(h, w) <= 2 * margin:
+        raise ValueError(f"Frames of {h}x{w} leave no pixel whose {search}x{search} search and {window}x{window} block "
+                         f"stay inside; pass a smaller search or window.")
+    inside = (slice(None), slice(margin, h - margin), slice(margin, w - margin))
+    found = []
+    for chunk in x.split(batch_size):
+        earlier, later = chunk[:, :-1].reshape(-1, 1, h, w), chunk[:, 1:].reshape(-1, 1, h, w)
+        cost = matching_cost(earlier, later, search, window)[:, :, inside[1], inside[2]]  # [M, search^2, h', w']
+        deviation = box_mean((later - box_mean(later, window)).abs(), window)[:, 0][inside]
+        least, best = cost.min(dim=1)
+        unique = (cost <= least[:, None] + tie).sum(dim=1) == 1
+        best = best[(deviation > texture) & unique]
+        # cost offset o says later(p) = earlier(p + o): the content moved by -o
+        found.append(torch.stack([search // 2 - best // search, search // 2 - best % search], dim=1))
+    offsets = torch.cat(found).numpy()
+    return np.abs(offsets).max(axis=1), offsets
+
+
 class DynamicFilterNetwork(nn.Module):
     """Filter-generating U-Net + dynamic local filtering of the last seen frame.
 
@@ -272,7 +316,7 @@ class TrainingLog:
 
 @timing.phase("expert training")
 def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, epochs: int = 20, lr: float = 3e-3,
-              batch_size: int = 32, seed: int = 0, device: str | torch.device = "auto",
+              batch_size: int = 32, seed: int = 0, device: str | torch.device = "auto", gradient_weight: float = 0.0,
               **model_options) -> tuple[DynamicFilterNetwork, TrainingLog]:
     """Train a DFN to predict frames 4-6 of every clip from frames 1-3 (L1 loss, Adam with the
     learning rate decayed to zero along a cosine, so that few epochs come close to convergence).
@@ -281,6 +325,9 @@ def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, e
         clips: uint8 ``[N, 6, H, W]``.
         model: start from a copy of this network (fine-tuning); ``None`` starts from a new one
             built with ``model_options`` and the seed. The given model is never modified.
+        gradient_weight: weight of a gradient-difference term added to the L1 loss
+            (:func:`gradient_difference`; 0: L1 alone, what notebook 06 uses -- ``benchmarks/video_choices.py``
+            measures both).
 
     Returns:
         the trained network (eval mode) and its per-epoch losses. A training that already ran in
@@ -289,6 +336,8 @@ def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, e
     """
     if model is not None and model_options:
         raise ValueError(f"model_options {sorted(model_options)} only shape a new network; drop them when fine-tuning a model.")
+    if gradient_weight < 0:
+        raise ValueError(f"gradient_weight must be >= 0 (0: the L1 loss alone); got {gradient_weight}.")
     device = resolve_device(device)
     # a start network's shape settings that no weight shows (the matching window, the prior's strength)
     start_options = None if model is None else {"input_frames": model.input_frames, "filter_size": model.filter_size,
@@ -297,6 +346,8 @@ def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, e
                                                 "relative_prior": model.relative_prior}
     settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "model_options": model_options,
                 "start_options": start_options}
+    if gradient_weight:  # absent when 0, so the keys of L1-trained networks stay what they were
+        settings["gradient_weight"] = gradient_weight
     key = reuse.fingerprint("train_dfn", _code_digest(), device.type, model, torch.from_numpy(check_clips(clips)),
                             settings) if reuse.enabled() else None
 
@@ -304,7 +355,8 @@ def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, e
         return (copy.deepcopy(model) if model is not None else DynamicFilterNetwork(**model_options)).to(device)
 
     def trained_now() -> tuple[DynamicFilterNetwork, dict]:
-        net, log = _train(clips, start, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device)
+        net, log = _train(clips, start, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device,
+                          gradient_weight=gradient_weight)
         return net, {"loss": log.loss}
 
     net, extra = reuse.remembered(key, trained_now, start)
@@ -317,8 +369,20 @@ def _code_digest() -> str:
     return reuse.source_digest(Path(__file__), Path(optim.__file__), Path(clips_module.__file__))
 
 
+def gradient_difference(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Gradient-difference loss (Mathieu et al., 2016) of frames ``[N, T, H, W]``: the mean absolute
+    difference between the predicted and the true frames' neighbour differences, vertical and
+    horizontal (a scalar). A blurred prediction has weak gradients where the truth has edges, so
+    this term penalises blur that L1 alone rewards where the motion is uncertain."""
+    def edges(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (x[..., 1:, :] - x[..., :-1, :]).abs(), (x[..., :, 1:] - x[..., :, :-1]).abs()
+
+    (py, px), (ty, tx) = edges(predicted), edges(truth)
+    return F.l1_loss(py, ty) + F.l1_loss(px, tx)
+
+
 def _train(clips: np.ndarray, start: Callable[[], DynamicFilterNetwork], *, epochs: int, lr: float, batch_size: int,
-           seed: int, device: torch.device) -> tuple[DynamicFilterNetwork, TrainingLog]:
+           seed: int, device: torch.device, gradient_weight: float = 0.0) -> tuple[DynamicFilterNetwork, TrainingLog]:
     """:func:`train_dfn`'s training: seed torch, build the start network with ``start()``, train it."""
     x = as_float_clips(clips, device)
     torch.manual_seed(seed)
@@ -337,7 +401,11 @@ def _train(clips: np.ndarray, start: Callable[[], DynamicFilterNetwork], *, epoc
         total = 0.0
         for batch in torch.randperm(len(x), generator=generator).split(batch_size):
             clip = x[batch.to(device)]
-            total += descend(optimizer, F.l1_loss(net(clip[:, :seen]), clip[:, seen:target])) * len(batch)
+            predicted, truth = net(clip[:, :seen]), clip[:, seen:target]
+            loss = F.l1_loss(predicted, truth)
+            if gradient_weight:
+                loss = loss + gradient_weight * gradient_difference(predicted, truth)
+            total += descend(optimizer, loss) * len(batch)
             schedule.step()
         log.loss.append(total / len(x))
     return net.eval(), log
