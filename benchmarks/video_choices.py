@@ -1,19 +1,21 @@
 """How notebook 06's DFN experts are set up, by measurement: filter size, border, training length, loss.
 
     .venv/bin/python benchmarks/video_choices.py [--seeds 0 1 2] [--variants adopted "filter 5" ...]
-                                                 [--out benchmarks/results/video_choices.csv]
+                                                 [--out benchmarks/results/video_choices.csv] [--update]
 
 For each seed and each variant it trains one DFN expert per mini video domain, as 06 does (the
 matching prior, Adam on a cosine schedule), changing one setting of 06's expert at a time:
 
 * ``adopted``             -- 06's expert: 7x7 filters, replicated border, the profile's 10 epochs, L1 loss;
 * ``filter 5``, ``filter 9`` -- 5x5 (motion up to 2 px a frame) or 9x9 filters (up to 4 px);
-* ``zero border``         -- the filtered neighbourhoods padded with black instead of the edge pixel;
+* ``zero border``         -- black past the frame's edge instead of the edge pixel, for the filters and
+                             the matching prior alike;
 * ``5 epochs``, ``20 epochs`` -- half or twice the training (each a full cosine schedule);
 * ``L1 + gradient difference`` -- the loss plus :func:`eglib.video.dfn.gradient_difference` at weight 1.
 
-Dilation is not a variant: 06 measures how far the mini domains' pixels move in a frame (the cell
-*Why 7x7 filters*), and a dilated filter cannot take a pixel from an odd offset.
+Dilation is not a variant: 06 measures how far the mini domains' pixels move in a frame
+(:func:`eglib.video.dfn.motion_reach`, in its section *The expert's settings, chosen by
+measurement*), and a dilated filter cannot take a pixel from an odd offset.
 
 It writes one row per (seed, variant, domain): the validation L1 (the split the choice is made on),
 the test L1, SSIM and sharpness ratio (:mod:`eglib.video.measures`), the test L1 over constant
@@ -27,7 +29,6 @@ import argparse
 import os
 import platform
 import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -44,43 +45,39 @@ DEFAULT_OUT = config.REPO_ROOT / "benchmarks" / "results" / "video_choices.csv"
 
 
 class ZeroBorderDFN(dfn.DynamicFilterNetwork):
-    """06's DFN, but a filter that points past the frame's edge takes black (zero padding)."""
+    """06's DFN, but a filter that points past the frame's edge takes black (zero padding), and the
+    matching prior sees the same black past the edge."""
 
-    def step(self, frames: torch.Tensor) -> torch.Tensor:
-        n, _, h, w = frames.shape
-        k = self.filter_size
-        patches = F.unfold(frames[:, -1:], k, padding=k // 2)  # [N, k*k, H*W], zeros past the edge
-        return (patches * self.filters(frames).view(n, k * k, h * w)).sum(dim=1).view(n, h, w)
+    border = "zeros"
 
 
-def _trainer(variant: str, epochs: int) -> Callable[[np.ndarray, int], dfn.DynamicFilterNetwork]:
-    """``train(clips, seed) -> expert`` for one variant (every other setting is 06's)."""
-    if variant == "zero border":
-        def train(clips: np.ndarray, seed: int) -> dfn.DynamicFilterNetwork:
-            torch.manual_seed(seed)  # the start weights 06's expert of this seed would get
-            return dfn.train_dfn(clips, ZeroBorderDFN(), epochs=epochs, seed=seed, device="cpu")[0]
-        return train
-    options: dict = {"epochs": epochs}
-    if variant.startswith("filter "):
-        options["filter_size"] = int(variant.split()[1])
-    elif variant.endswith(" epochs"):
-        options["epochs"] = int(variant.split()[0])
-    elif variant == "L1 + gradient difference":
-        options["gradient_weight"] = 1.0
-    elif variant != "adopted":
-        raise ValueError(f"Unknown variant {variant!r}; choose from {VARIANTS}.")
-    return lambda clips, seed: dfn.train_dfn(clips, seed=seed, device="cpu", **options)[0]
+# each variant: the options of train_dfn it changes (the "border" key picks the network's class)
+VARIANTS: dict[str, dict] = {
+    "adopted": {},
+    "filter 5": {"filter_size": 5},
+    "filter 9": {"filter_size": 9},
+    "zero border": {"border": "zeros"},
+    "5 epochs": {"epochs": 5},
+    "20 epochs": {"epochs": 20},
+    "L1 + gradient difference": {"gradient_weight": 1.0},
+}
 
 
-VARIANTS = ("adopted", "filter 5", "filter 9", "zero border", "5 epochs", "20 epochs", "L1 + gradient difference")
+def train_variant(variant: str, clips: np.ndarray, seed: int, epochs: int) -> dfn.DynamicFilterNetwork:
+    """06's expert of ``seed`` trained on ``clips [N, 6, H, W]`` with the variant's one change."""
+    options = {"epochs": epochs, **VARIANTS[variant]}
+    if options.pop("border", "replicate") == "zeros":
+        torch.manual_seed(seed)  # the start weights 06's expert of this seed gets (train_dfn seeds before building it)
+        return dfn.train_dfn(clips, ZeroBorderDFN(), seed=seed, device="cpu", **options)[0]
+    return dfn.train_dfn(clips, seed=seed, device="cpu", **options)[0]
 
 
 def measure(variant: str, seed: int, clips: dict[str, dict[str, np.ndarray]], epochs: int) -> list[dict]:
     """One row per domain: the variant's expert trained with ``seed``, scored on val and test."""
-    train, rows = _trainer(variant, epochs), []
+    rows = []
     for name, splits in clips.items():
         start = time.perf_counter()
-        expert = train(splits["train"], seed)
+        expert = train_variant(variant, splits["train"], seed, epochs)
         seconds = time.perf_counter() - start
         test, future = splits["test"], rivals.future_frames(splits["test"])
         scores = measures.scores(dfn.predicted_frames(expert, test), future)
@@ -105,8 +102,10 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--update", action="store_true",
+                        help="keep the rows of --out for the other (seed, variant) pairs, replace those measured now")
     args = parser.parse_args()
     os.environ.setdefault("EGLIB_PROGRESS", "0")
     os.environ["EGLIB_REUSE"] = "0"  # every expert is trained here ("train s" times training)
@@ -123,6 +122,12 @@ def main() -> None:
                   f"sharpness {last['test sharpness'].mean():.3f}, {last['train s'].sum():.0f} s", flush=True)
     table = pd.DataFrame(rows)
     table["measured"] = f"{date.today().isoformat()}, {machine()}, torch {torch.__version__}"
+    if args.update and args.out.exists():
+        kept = pd.read_csv(args.out)
+        measured_now = kept.set_index(["seed", "variant"]).index.isin(table.set_index(["seed", "variant"]).index)
+        order = {variant: i for i, variant in enumerate(VARIANTS)}  # seeds, then the variants as listed above
+        table = pd.concat([kept[~measured_now], table]).sort_values(
+            ["seed", "variant"], key=lambda column: column.map(order) if column.name == "variant" else column, kind="stable")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False, float_format="%.4f")
     per_seed = table.groupby(["variant", "seed"]).mean(numeric_only=True).drop(columns="seed", errors="ignore")

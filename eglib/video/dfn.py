@@ -58,31 +58,41 @@ class _Patches(torch.autograd.Function):
         return F.fold(grad, ctx.padded_size, ctx.size), None
 
 
-def neighbourhoods(frame: torch.Tensor, size: int) -> torch.Tensor:
+BORDERS = ("replicate", "zeros")
+
+
+def neighbourhoods(frame: torch.Tensor, size: int, border: str = "replicate") -> torch.Tensor:
     """Every pixel's ``size x size`` neighbourhood of ``frame [N, 1, H, W]``: ``[N, size*size, H*W]``.
 
-    The border is replicated (the nearest edge pixel), not zero: a filter that points past the
-    edge takes the edge's value instead of darkening it. Entry ``j`` is the offset
+    The border is replicated (the nearest edge pixel) by default: a filter that points past the
+    edge takes the edge's value instead of darkening it (``border="zeros"``: black, which
+    ``benchmarks/video_choices.py`` measures). Entry ``j`` is the offset
     ``(j // size - size // 2, j % size - size // 2)`` (rows, columns) from the pixel.
     """
-    return _Patches.apply(F.pad(frame, (size // 2,) * 4, mode="replicate"), size)
+    if border not in BORDERS:
+        raise ValueError(f"border must be one of {BORDERS}; got {border!r}.")
+    padding = (size // 2,) * 4
+    padded = F.pad(frame, padding, mode="replicate") if border == "replicate" else F.pad(frame, padding)
+    return _Patches.apply(padded, size)
 
 
 # below this mean matching cost (about 2.5 grey levels of 255) a pixel's block is flat: see relative_cost
 COST_FLOOR = 0.01
 
 
-def matching_cost(previous: torch.Tensor, last: torch.Tensor, size: int, window: int) -> torch.Tensor:
+def matching_cost(previous: torch.Tensor, last: torch.Tensor, size: int, window: int,
+                  border: str = "replicate") -> torch.Tensor:
     """Block-matching evidence for motion: ``[N, size*size, H, W]``.
 
     For every pixel ``p`` and filter offset ``o``, the absolute difference between ``last(p)`` and
     ``previous(p + o)``, averaged over a ``window x window`` block around ``p``. A small cost at
     offset ``o`` says the content at ``p`` came from ``p + o`` in the last step; if it keeps its
     velocity, the next frame at ``p`` is ``last(p + o)`` -- which is what a filter peaked at ``o``
-    takes. Frames ``[N, 1, H, W]`` in ``[0, 1]``.
+    takes. Frames ``[N, 1, H, W]`` in ``[0, 1]``; ``border``: what ``previous`` holds past its edge
+    (:func:`neighbourhoods`).
     """
     n, _, h, w = last.shape
-    cost = (last.reshape(n, 1, h * w) - neighbourhoods(previous, size)).abs().view(n, size * size, h, w)
+    cost = (last.reshape(n, 1, h * w) - neighbourhoods(previous, size, border)).abs().view(n, size * size, h, w)
     return box_mean(cost, window) if window > 1 else cost
 
 
@@ -129,27 +139,35 @@ def _box_matrix(size: int, window: int, dtype: torch.dtype, device: torch.device
 
 @torch.no_grad()
 def motion_reach(clips: np.ndarray, search: int = 11, window: int = 7, texture: float = 2 * COST_FLOOR,
-                 tie: float = 1e-3, batch_size: int = 50) -> tuple[np.ndarray, np.ndarray]:
-    """How far content moves between consecutive frames: one offset per textured, unambiguous pixel.
+                 tie: float = 1e-3, clear: float = 0.2, batch_size: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """How far content moves between consecutive frames: one offset per textured, clearly matched pixel.
 
     For every pair of consecutive frames of every clip, the offset ``(dy, dx)`` (within
     ``search x search``) whose ``window x window`` block in the earlier frame best matches the
     block around the pixel in the later one (:func:`matching_cost`), and its length
     ``max(|dy|, |dx|)``: the reach a per-pixel filter needs to take the pixel from where it was
-    (a ``k x k`` filter reaches ``k // 2``). A pixel counts only if its block and all its offsets
-    stay inside the frame, its block in the later frame has texture (mean absolute deviation from
-    the block's mean above ``texture``, on the ``[0, 1]`` scale: a flat block matches any flat
-    place), and no second offset matches within ``tie`` of the best (an ambiguous match says
-    nothing about the motion).
+    (a ``k x k`` filter reaches ``k // 2``). A pixel counts only if
+    * its block and all its offsets stay inside the frame (the central ``H - 2m`` x ``W - 2m``
+      pixels, ``m = search // 2 + window // 2``: bounces off the walls and content entering at
+      the edges are not seen);
+    * its block in the later frame has texture: the block's mean of every pixel's absolute
+      deviation from its own window mean is above ``texture`` (on the ``[0, 1]`` scale; a flat
+      block matches any flat place);
+    * no second offset matches within ``tie`` of the best (an ambiguous match says nothing);
+    * the best match is clear: its cost at most ``clear`` times the mean cost over the offsets
+      (:func:`relative_cost`). Content that moved beyond the search has no true match inside it;
+      its best false match is rarely clear (a pan of 8 px a frame: none pass, where without this
+      test a quarter of its pixels came out within 3 px).
 
     Args:
         clips: uint8 ``[N, T, H, W]``.
 
     Returns:
-        the lengths ``[M]`` (ints in ``0 .. search // 2``; ``search // 2`` also stands for "at
-        least that far") and the offsets ``[M, 2]`` (``dy, dx``: where the content went, later
-        minus earlier position).
+        the lengths ``[M]`` (ints in ``0 .. search // 2``) and the offsets ``[M, 2]`` (``dy, dx``:
+        where the content went, later minus earlier position).
     """
+    if search < 1 or search % 2 == 0:
+        raise ValueError(f"search must be a positive odd number (offsets centred on the pixel), e.g. 11; got {search}.")
     x = as_float_clips(clips, torch.device("cpu"))
     h, w = x.shape[2:]
     margin = search // 2 + window // 2
@@ -164,7 +182,8 @@ def motion_reach(clips: np.ndarray, search: int = 11, window: int = 7, texture: 
         deviation = box_mean((later - box_mean(later, window)).abs(), window)[:, 0][inside]
         least, best = cost.min(dim=1)
         unique = (cost <= least[:, None] + tie).sum(dim=1) == 1
-        best = best[(deviation > texture) & unique]
+        clearly = least <= clear * cost.mean(dim=1)
+        best = best[(deviation > texture) & unique & clearly]
         # cost offset o says later(p) = earlier(p + o): the content moved by -o
         found.append(torch.stack([search // 2 - best // search, search // 2 - best % search], dim=1))
     offsets = torch.cat(found).numpy()
@@ -198,6 +217,8 @@ class DynamicFilterNetwork(nn.Module):
         relative_prior: divide the matching cost by its mean over the offsets (:func:`relative_cost`);
             ``False`` gives the raw cost, which needed a strength of about 300 (until 2026-12-06).
     """
+
+    border = "replicate"  # what a filter takes past the frame's edge (neighbourhoods); the prior matches alike
 
     def __init__(self, input_frames: int = INPUT_FRAMES, filter_size: int = 7, width: int = 8,
                  prior_strength: float = 30.0, match_window: int = 7, relative_prior: bool = True) -> None:
@@ -239,16 +260,23 @@ class DynamicFilterNetwork(nn.Module):
         if not self.prior_strength:
             return torch.softmax(out, dim=1)
         with torch.no_grad():  # evidence, like an input feature: no gradient flows through the matching
-            cost = matching_cost(frames[:, -2:-1], frames[:, -1:], self.filter_size, self.match_window)
-            if self.relative_prior:
-                cost = relative_cost(cost)
+            cost = self.prior_cost(frames)
         return torch.softmax(out[:, :-1] - self.prior_strength * out[:, -1:].clamp(min=0).exp() * cost, dim=1)
+
+    def prior_cost(self, frames: torch.Tensor) -> torch.Tensor:
+        """The matching prior's cost of every offset ``[N, k*k, H, W]`` from seen frames ``[N, F, H, W]``:
+        :func:`matching_cost` between the last two, divided by its mean (:func:`relative_cost`) unless
+        ``relative_prior`` is off. A subclass may measure the evidence otherwise
+        (``benchmarks/source_consistency.py`` does)."""
+        cost = matching_cost(frames[:, -2:-1], frames[:, -1:], self.filter_size, self.match_window, self.border)
+        return relative_cost(cost) if self.relative_prior else cost
 
     def step(self, frames: torch.Tensor) -> torch.Tensor:
         """Seen frames ``[N, F, H, W]`` -> the next frame ``[N, H, W]``: the last frame, filtered."""
         n, _, h, w = frames.shape
         k = self.filter_size
-        return (neighbourhoods(frames[:, -1:], k) * self.filters(frames).view(n, k * k, h * w)).sum(dim=1).view(n, h, w)
+        patches = neighbourhoods(frames[:, -1:], k, self.border)  # [N, k*k, H*W]
+        return (patches * self.filters(frames).view(n, k * k, h * w)).sum(dim=1).view(n, h, w)
 
     def forward(self, frames: torch.Tensor, steps: int = PREDICTED_FRAMES) -> torch.Tensor:
         """Seen frames ``[N, F, H, W]`` in ``[0, 1]`` -> ``steps`` predicted frames ``[N, steps, H, W]``."""
@@ -309,7 +337,8 @@ def as_float_clips(clips: np.ndarray, device: torch.device) -> torch.Tensor:
 
 @dataclass
 class TrainingLog:
-    """Per-epoch mean training L1 (0..1 scale) of the predicted frames."""
+    """Per-epoch mean training loss of the predicted frames (0..1 scale): their L1, plus the
+    weighted gradient difference where :func:`train_dfn` was given one."""
 
     loss: list[float] = field(default_factory=list)
 
@@ -318,8 +347,9 @@ class TrainingLog:
 def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, epochs: int = 20, lr: float = 3e-3,
               batch_size: int = 32, seed: int = 0, device: str | torch.device = "auto", gradient_weight: float = 0.0,
               **model_options) -> tuple[DynamicFilterNetwork, TrainingLog]:
-    """Train a DFN to predict frames 4-6 of every clip from frames 1-3 (L1 loss, Adam with the
-    learning rate decayed to zero along a cosine, so that few epochs come close to convergence).
+    """Train a DFN to predict frames 4-6 of every clip from frames 1-3 (L1 loss, optionally plus a
+    gradient-difference term; Adam with the learning rate decayed to zero along a cosine, so that
+    few epochs come close to convergence).
 
     Args:
         clips: uint8 ``[N, 6, H, W]``.
@@ -336,17 +366,19 @@ def train_dfn(clips: np.ndarray, model: DynamicFilterNetwork | None = None, *, e
     """
     if model is not None and model_options:
         raise ValueError(f"model_options {sorted(model_options)} only shape a new network; drop them when fine-tuning a model.")
-    if gradient_weight < 0:
-        raise ValueError(f"gradient_weight must be >= 0 (0: the L1 loss alone); got {gradient_weight}.")
+    gradient_weight = float(gradient_weight)
+    if not np.isfinite(gradient_weight) or gradient_weight < 0:
+        raise ValueError(f"gradient_weight must be a finite number >= 0 (0: the L1 loss alone); got {gradient_weight}.")
     device = resolve_device(device)
     # a start network's shape settings that no weight shows (the matching window, the prior's strength)
-    start_options = None if model is None else {"input_frames": model.input_frames, "filter_size": model.filter_size,
+    start_options = None if model is None else {"class": type(model).__qualname__, "border": model.border,
+                                                "input_frames": model.input_frames, "filter_size": model.filter_size,
                                                 "prior_strength": model.prior_strength,
                                                 "match_window": model.match_window,
                                                 "relative_prior": model.relative_prior}
     settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "model_options": model_options,
                 "start_options": start_options}
-    if gradient_weight:  # absent when 0, so the keys of L1-trained networks stay what they were
+    if gradient_weight:  # absent when 0: an L1 training's settings are what they were (the code digest still moves)
         settings["gradient_weight"] = gradient_weight
     key = reuse.fingerprint("train_dfn", _code_digest(), device.type, model, torch.from_numpy(check_clips(clips)),
                             settings) if reuse.enabled() else None
