@@ -29,13 +29,12 @@ import argparse
 import os
 import platform
 import time
-from datetime import date
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 import eglib
 from eglib import config, data
@@ -121,7 +120,7 @@ def main() -> None:
             print(f"seed {seed}, {variant}: val L1 {last['val L1'].mean():.3f}, test L1 {last['test L1'].mean():.3f}, "
                   f"sharpness {last['test sharpness'].mean():.3f}, {last['train s'].sum():.0f} s", flush=True)
     table = pd.DataFrame(rows)
-    table["measured"] = f"{date.today().isoformat()}, {machine()}, torch {torch.__version__}"
+    table["measured"] = f"{datetime.now().isoformat(timespec='minutes')}, {machine()}, torch {torch.__version__}"
     if args.update and args.out.exists():
         kept = pd.read_csv(args.out)
         measured_now = kept.set_index(["seed", "variant"]).index.isin(table.set_index(["seed", "variant"]).index)

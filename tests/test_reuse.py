@@ -100,8 +100,16 @@ def test_video_networks_are_read_back_and_any_change_trains_again(run_dir, monke
     frozen = dfn.DynamicFilterNetwork(width=2)
     frozen.load_state_dict(first.state_dict())
     frozen.level1.requires_grad_(False)
-    # another seed, other clips, another start or shape: trained, not read back
+
+    class BlackBorder(dfn.DynamicFilterNetwork):  # the same weights, another class: black past the edge
+        border = "zeros"
+
+    black = BlackBorder(width=2)
+    black.load_state_dict(first.state_dict())
+    # another seed, other clips, another start, shape or loss: trained, not read back
     for call in (lambda: dfn.train_dfn(tiny_clips(1), other_window, epochs=1, batch_size=2, seed=3, device="cpu"),
+                 lambda: dfn.train_dfn(tiny_clips(1), black, epochs=1, batch_size=2, seed=3, device="cpu"),
+                 lambda: dfn.train_dfn(clips, **options, gradient_weight=1.0),
                  lambda: dfn.train_dfn(tiny_clips(1), frozen, epochs=1, batch_size=2, seed=3, device="cpu"),
                  lambda: dfn.train_dfn(clips, **{**options, "seed": 4}),
                  lambda: dfn.train_dfn(clips[:-1], **options),

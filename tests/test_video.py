@@ -324,8 +324,14 @@ def test_motion_reach_drops_faint_ambiguous_and_out_of_range_matches():
     stripes = np.zeros((1, 6, 32, 32), dtype=np.uint8)
     for t in range(6):
         stripes[0, t, :, (np.arange(32) + t) % 2 == 0] = 200
-    # textured (the texture test passes them) and matched at cost 0 (the clear test too): only the tie test drops them
+    # textured and matched at cost 0, so the texture and clear tests pass them (checked on the interior below):
+    # only the tie test drops them
     assert len(dfn.motion_reach(stripes)[0]) == 0
+    x = torch.from_numpy(stripes).float().div(255)
+    cost = dfn.matching_cost(x[:, 0:1], x[:, 1:2], 11, 7)[:, :, 8:24, 8:24]
+    later = x[:, 1:2]
+    deviation = dfn.box_mean((later - dfn.box_mean(later, 7)).abs(), 7)[:, 0, 8:24, 8:24]
+    assert (deviation > 2 * dfn.COST_FLOOR).all() and (cost.min(dim=1).values <= 0.2 * cost.mean(dim=1)).all()
     far = np.stack([wide_pan(0, 8, seed=s) for s in range(3)])
     assert len(dfn.motion_reach(far)[0]) < 0.01 * len(dfn.motion_reach(far, clear=1.0)[0])
     reach_unclear = dfn.motion_reach(far, clear=1.0)[0]
@@ -366,3 +372,32 @@ def test_the_gradient_difference_loss_penalises_blur_not_brightness():
     with_edges, edges_log = dfn.train_dfn(clips, epochs=1, device="cpu", gradient_weight=1.0)
     assert edges_log.loss[0] > plain_log.loss[0]  # the logged loss holds the added term...
     assert not torch.equal(plain.to_filters.weight, with_edges.to_filters.weight)  # ...and the updates follow it
+
+
+def test_a_black_border_is_black_for_the_filters_and_the_prior_alike():
+    frame = torch.full((1, 1, 8, 8), 0.5)
+    assert (dfn.neighbourhoods(frame, 3, "replicate") == 0.5).all()
+    black = dfn.neighbourhoods(frame, 3, "zeros").view(1, 9, 8, 8)
+    assert (black[0, 0, 0, :] == 0).all() and (black[0, 0, 1:, 1:] == 0.5).all()  # offset (-1, -1) past the top edge
+    with pytest.raises(ValueError, match="border must be one of"):
+        dfn.neighbourhoods(frame, 3, "reflect")
+
+    class BlackBorder(dfn.DynamicFilterNetwork):
+        border = "zeros"
+
+    clip = torch.from_numpy(pan_clip(1, -2)).float().div(255)[None, :3]
+    torch.manual_seed(0)
+    black_net = BlackBorder().eval()
+    torch.manual_seed(0)
+    edge_net = dfn.DynamicFilterNetwork().eval()
+    with torch.no_grad():
+        black_cost, edge_cost = black_net.prior_cost(clip), edge_net.prior_cost(clip)
+        expected = dfn.relative_cost(dfn.matching_cost(clip[:, 1:2], clip[:, 2:3], 7, 7, border="zeros"))
+        assert torch.equal(black_cost, expected)
+        inner = (slice(None), slice(None), slice(6, -6), slice(6, -6))  # blocks and offsets inside the frame
+        assert torch.equal(black_cost[inner], edge_cost[inner]) and not torch.equal(black_cost, edge_cost)
+        predicted = black_net.step(clip)  # [1, H, W]: the filters take black past the edge too
+        patches = dfn.neighbourhoods(clip[:, -1:], 7, "zeros").view(1, 49, 32, 32)
+        assert torch.allclose(predicted, (patches * black_net.filters(clip)).sum(dim=1))
+    rebuilt = dfn.from_state_dict(black_net.state_dict(), network_class=BlackBorder)
+    assert type(rebuilt) is BlackBorder and type(dfn.from_state_dict(black_net.state_dict())) is dfn.DynamicFilterNetwork
