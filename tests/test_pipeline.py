@@ -133,7 +133,7 @@ def cache_listing() -> set:
 
 def test_earlier_task_data_is_never_read_or_kept(tmp_path, tasks):
     cached_before = cache_listing()
-    learner = LifelongLearner(tmp_path / "zoo", reference_images=tasks["base"], device="cpu")
+    learner = LifelongLearner(tmp_path / "zoo", profile=FAST, reference_images=tasks["base"], device="cpu")
     images, labels = (a.copy() for a in tasks["train"]["digits"])
     val_images, val_labels = (a.copy() for a in tasks["val"]["digits"])
     learner.add_task("digits", (images, labels), (val_images, val_labels))
@@ -188,24 +188,26 @@ def test_on_a_gpu_cached_features_are_pooled_there_as_a_backbone_pass_pools_them
 
 def test_reopened_in_a_new_process_and_continued(tmp_path, tasks):
     zoo = tmp_path / "zoo"
-    LifelongLearner(zoo, reference_images=tasks["base"], device="cpu").add_task(
+    LifelongLearner(zoo, profile=FAST, reference_images=tasks["base"], device="cpu").add_task(
         "digits", tasks["train"]["digits"], tasks["val"]["digits"])
     np.savez(tmp_path / "shapes.npz", x=tasks["train"]["shapes"][0], y=tasks["train"]["shapes"][1],
              vx=tasks["val"]["shapes"][0], vy=tasks["val"]["shapes"][1])
     script = (
-        "import numpy as np; from eglib.method.learner import LifelongLearner\n"
+        "import sys; import numpy as np; from eglib.method.learner import LifelongLearner\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r}); from conftest import register_fast_profile\n"
+        "register_fast_profile()  # a profile registered by the tests: a new process registers it again\n"
         f"d = np.load(r'{tmp_path / 'shapes.npz'}')\n"
-        f"learner = LifelongLearner(r'{zoo}', device='cpu')\n"
+        f"learner = LifelongLearner(r'{zoo}', profile={FAST!r}, device='cpu')\n"
         "entry = learner.add_task('shapes', (d['x'], d['y']), (d['vx'], d['vy']))\n"
         "print(entry['source'], sorted(entry['relatedness']))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "['base', 'digits']" in out.stdout
-    assert LifelongLearner(zoo, device="cpu").zoo.task_names == ["digits", "shapes"]
+    assert LifelongLearner(zoo, profile=FAST, device="cpu").zoo.task_names == ["digits", "shapes"]
 
 
 def test_bad_tasks_are_refused_and_the_zoo_left_as_it_was(tmp_path, tasks):
-    learner = LifelongLearner(tmp_path / "zoo", reference_images=tasks["base"], device="cpu")
+    learner = LifelongLearner(tmp_path / "zoo", profile=FAST, reference_images=tasks["base"], device="cpu")
     learner.add_task("digits", tasks["train"]["digits"], tasks["val"]["digits"])
     manifest = (tmp_path / "zoo" / "manifest.json").read_text()
     x, y = tasks["train"]["shapes"]
@@ -308,7 +310,8 @@ def test_killed_add_task_leaves_a_loadable_zoo_and_can_be_redone(tmp_path, one_t
 
 
 def test_without_a_base_candidate_the_base_model_is_only_the_first_source(tmp_path, tasks):
-    learner = LifelongLearner(tmp_path / "zoo", reference_images=tasks["base"], device="cpu", base_candidate=False)
+    learner = LifelongLearner(tmp_path / "zoo", profile=FAST, reference_images=tasks["base"], device="cpu",
+                              base_candidate=False)
     assert learner.zoo.manifest["base_autoencoder"] is None
     first = learner.add_task("digits", tasks["train"]["digits"], tasks["val"]["digits"])
     assert (first["source"], first["method"], first["relatedness"]) == ("base", "finetune", {})

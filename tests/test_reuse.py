@@ -344,6 +344,31 @@ def test_the_stacking_probe_compares_bits_and_draws_no_random_numbers(monkeypatc
         autoencoder._probe.cache_clear()
 
 
+def test_a_task_alone_takes_its_long_product_as_a_stack_does(monkeypatch):
+    """A CPU may round a lone product of a small batch otherwise than the same product as one slice
+    of a batch (on a Xeon on 2 threads: the long reduction over D split between threads). A task
+    alone takes its first product as a slice of a stack of two, so such a CPU still finds stacking
+    exact, and 03 reads 01's autoencoders."""
+    from eglib.method import autoencoder
+
+    real = torch.baddbmm
+    dim = 64
+
+    def splits_lone_long_reductions(bias, left, right):
+        out = real(bias, left, right)
+        return torch.nextafter(out, out + 1) if len(left) == 1 and left.shape[-1] == dim else out
+
+    monkeypatch.setattr(autoencoder.torch, "baddbmm", splits_lone_long_reductions)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # no real split: only the fake rounds otherwise
+    try:
+        autoencoder._probe.cache_clear()
+        assert autoencoder._stacking_is_exact(3, 25, dim, 5, 12, 1e-2, 5e-4, torch.device("cpu"))
+    finally:
+        torch.set_num_threads(threads)
+        autoencoder._probe.cache_clear()
+
+
 def test_a_hit_leaves_the_global_generator_where_the_training_left_it(run_dir, task_data):
     """What runs after a reused model draws the same numbers as after the training itself."""
     from eglib.method import autoencoder

@@ -360,8 +360,18 @@ def _from_stored(stored: tuple[dict[str, torch.Tensor], dict], networks: dict[st
 
 def _losses(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
     """Each of ``K`` stacked autoencoders' mean binary cross-entropy on its own standardised batch:
-    weights ``w1 [K, D, h]``, ``b1 [K, h]``, ``w2 [K, h, D]``, ``b2 [K, D]``, batch ``[K, B, D]`` -> ``[K]``."""
-    hidden = torch.baddbmm(b1.unsqueeze(1), batch, w1).relu_()
+    weights ``w1 [K, D, h]``, ``b1 [K, h]``, ``w2 [K, h, D]``, ``b2 [K, D]``, batch ``[K, B, D]`` -> ``[K]``.
+
+    On the CPU a task alone (``K = 1``) takes its first product as one slice of a stack of two (the
+    same slice twice, a stride-0 view): on several threads a lone product of a small batch may split
+    its long reduction (over ``D``) between threads, where a batched one gives each thread whole
+    slices, so a task alone would round otherwise than the same task in a stack (seen on a Xeon on
+    2 threads, ``D = 1280, h = 100``, batch 12). :func:`_stacking_is_exact` still checks the result."""
+    if len(batch) == 1 and batch.device.type == "cpu":
+        pair = (t.expand(2, *t.shape[1:]) for t in (b1.unsqueeze(1), batch, w1))
+        hidden = torch.baddbmm(*pair)[:1].relu_()
+    else:
+        hidden = torch.baddbmm(b1.unsqueeze(1), batch, w1).relu_()
     logits = torch.baddbmm(b2.unsqueeze(1), hidden, w2)
     return F.binary_cross_entropy_with_logits(logits, batch, reduction="none").mean(dim=(1, 2))
 
