@@ -11,7 +11,8 @@ matching prior, Adam on a cosine schedule), changing one setting of 06's expert 
 * ``zero border``         -- black past the frame's edge instead of the edge pixel, for the filters and
                              the matching prior alike;
 * ``5 epochs``, ``20 epochs`` -- half or twice the training (each a full cosine schedule);
-* ``L1 + gradient difference`` -- the loss plus :func:`eglib.video.dfn.gradient_difference` at weight 1.
+* ``L1 + gradient difference`` -- the loss plus :func:`eglib.video.dfn.gradient_difference` at weight 1
+  (``..., weight 0.3`` and ``..., weight 3``: a third and three times that).
 
 Dilation is not a variant: 06 measures how far the mini domains' pixels move in a frame
 (:func:`eglib.video.dfn.motion_reach`, in its section *The expert's settings, chosen by
@@ -43,13 +44,6 @@ from eglib.video import dfn, measures, rivals
 DEFAULT_OUT = config.REPO_ROOT / "benchmarks" / "results" / "video_choices.csv"
 
 
-class ZeroBorderDFN(dfn.DynamicFilterNetwork):
-    """06's DFN, but a filter that points past the frame's edge takes black (zero padding), and the
-    matching prior sees the same black past the edge."""
-
-    border = "zeros"
-
-
 # each variant: the options of train_dfn it changes (the "border" key picks the network's class)
 VARIANTS: dict[str, dict] = {
     "adopted": {},
@@ -59,6 +53,8 @@ VARIANTS: dict[str, dict] = {
     "5 epochs": {"epochs": 5},
     "20 epochs": {"epochs": 20},
     "L1 + gradient difference": {"gradient_weight": 1.0},
+    "L1 + gradient difference, weight 0.3": {"gradient_weight": 0.3},
+    "L1 + gradient difference, weight 3": {"gradient_weight": 3.0},
 }
 
 
@@ -67,7 +63,7 @@ def train_variant(variant: str, clips: np.ndarray, seed: int, epochs: int) -> df
     options = {"epochs": epochs, **VARIANTS[variant]}
     if options.pop("border", "replicate") == "zeros":
         torch.manual_seed(seed)  # the start weights 06's expert of this seed gets (train_dfn seeds before building it)
-        return dfn.train_dfn(clips, ZeroBorderDFN(), seed=seed, device="cpu", **options)[0]
+        return dfn.train_dfn(clips, dfn.ZeroBorderDFN(), seed=seed, device="cpu", **options)[0]
     return dfn.train_dfn(clips, seed=seed, device="cpu", **options)[0]
 
 

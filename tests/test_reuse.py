@@ -101,10 +101,7 @@ def test_video_networks_are_read_back_and_any_change_trains_again(run_dir, monke
     frozen.load_state_dict(first.state_dict())
     frozen.level1.requires_grad_(False)
 
-    class BlackBorder(dfn.DynamicFilterNetwork):  # the same weights, another class: black past the edge
-        border = "zeros"
-
-    black = BlackBorder(width=2)
+    black = dfn.ZeroBorderDFN(width=2)  # the same weights, another class: black past the edge
     black.load_state_dict(first.state_dict())
     # another seed, other clips, another start, shape or loss: trained, not read back
     for call in (lambda: dfn.train_dfn(tiny_clips(1), other_window, epochs=1, batch_size=2, seed=3, device="cpu"),

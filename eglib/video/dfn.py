@@ -292,6 +292,15 @@ class DynamicFilterNetwork(nn.Module):
         return torch.stack(predicted, dim=1)
 
 
+class ZeroBorderDFN(DynamicFilterNetwork):
+    """A :class:`DynamicFilterNetwork` whose filters take black (zero padding) past the frame's edge,
+    and whose matching prior sees the same black there: the border ``benchmarks/video_choices.py``
+    measures against the replicated edge pixel that notebook 06 keeps. The border is not in a state
+    dict: rebuild such a network with ``from_state_dict(state, network_class=ZeroBorderDFN)``."""
+
+    border = "zeros"
+
+
 def _prior_settings(strength: float, relative: bool, window: int) -> torch.Tensor:
     """A network's ``prior_settings`` buffer ``[3]``: strength, relative (1) or raw (0), matching window."""
     return torch.tensor([float(strength), float(relative), float(window)])
