@@ -261,7 +261,10 @@ class DynamicFilterNetwork(nn.Module):
             return torch.softmax(out, dim=1)
         with torch.no_grad():  # evidence, like an input feature: no gradient flows through the matching
             cost = self.prior_cost(frames)
-        return torch.softmax(out[:, :-1] - self.prior_strength * out[:, -1:].clamp(min=0).exp() * cost, dim=1)
+        # split, not two slices: the backward pass joins the two gradients instead of zero-filling a
+        # whole [N, k*k + 1, H, W] tensor for each (the same values; 5% of a training step on a CPU)
+        logits, trust = out.split([out.shape[1] - 1, 1], dim=1)
+        return torch.softmax(logits - self.prior_strength * trust.clamp(min=0).exp() * cost, dim=1)
 
     def prior_cost(self, frames: torch.Tensor) -> torch.Tensor:
         """The matching prior's cost of every offset ``[N, k*k, H, W]`` from seen frames ``[N, F, H, W]``:
