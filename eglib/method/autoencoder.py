@@ -366,7 +366,12 @@ def _losses(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tens
     same slice twice, a stride-0 view): on several threads a lone product of a small batch may split
     its long reduction (over ``D``) between threads, where a batched one gives each thread whole
     slices, so a task alone would round otherwise than the same task in a stack (seen on a Xeon on
-    2 threads, ``D = 1280, h = 100``, batch 12). :func:`_stacking_is_exact` still checks the result."""
+    2 threads, ``D = 1280, h = 100``, batch 12: of a step's products only this one differed). The
+    backward pass's product over ``D`` (the hidden layer's gradient) stays lone; :func:`_stacking_is_exact`
+    checks the whole step on every machine, so a CPU that splits that one too is still found out.
+    The pair costs a task alone about 1.2x its training time on the CPU (its first product, forward
+    and backward, is computed twice: 50 epochs of the mini base set's autoencoder 2.57-2.97 s against
+    2.16-2.35 s, 2026-12-06, a Xeon); 03 pays it once, for the base set's autoencoder."""
     if len(batch) == 1 and batch.device.type == "cpu":
         pair = (t.expand(2, *t.shape[1:]) for t in (b1.unsqueeze(1), batch, w1))
         hidden = torch.baddbmm(*pair)[:1].relu_()
