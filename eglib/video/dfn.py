@@ -304,6 +304,34 @@ class ZeroBorderDFN(DynamicFilterNetwork):
     border = "zeros"
 
 
+class ForwardSplatDFN(DynamicFilterNetwork):
+    """A :class:`DynamicFilterNetwork` that carries each pixel of the last frame *to* where it goes
+    instead of taking each pixel *from* somewhere: ``benchmarks/video_choices.py`` measures it
+    against the backward filtering that notebook 06 keeps (issue 14: the streak that a backward
+    filter draws into the gap between two digits moving apart).
+
+    The filters and the prior are the parent's. The matching cost of offset ``o`` at ``p`` says the
+    content at ``p`` came from ``p + o``, so under constant velocity it goes to ``p - o``: the weight
+    of ``o`` at ``p`` is the share of ``last(p)`` sent to ``p - o`` (``F.fold``, the transpose of the
+    neighbourhoods). A target may receive more than one pixel's worth (``mass > 1``: two objects
+    meet), which is averaged, or less (a gap opens, content enters at an edge); what it lacks of a
+    whole pixel (``1 - mass``) is filled by the parent's backward filtering at that target.
+    Like :class:`ZeroBorderDFN`, rebuild it with ``from_state_dict(state, network_class=ForwardSplatDFN)``.
+    """
+
+    def step(self, frames: torch.Tensor) -> torch.Tensor:
+        """Seen frames ``[N, F, H, W]`` -> the next frame ``[N, H, W]``: the last frame's pixels carried forward."""
+        n, _, h, w = frames.shape
+        k = self.filter_size
+        weights = self.filters(frames).view(n, k * k, h * w)  # entry j: the share sent to p - o_j
+        last = frames[:, -1:]
+        # fold adds entry j of p at p + o_j: flipped, entry j lands at p - o_j (the offsets are symmetric)
+        sent = torch.cat([last.reshape(n, 1, h * w) * weights, weights], dim=0).flip(1)
+        carried, mass = F.fold(sent, (h, w), k, padding=k // 2)[:, 0].split(n)  # [N, H, W] each
+        taken = (neighbourhoods(last, k, self.border) * weights).sum(dim=1).view(n, h, w)
+        return carried / mass.clamp(min=1.0) + (1.0 - mass.clamp(max=1.0)) * taken
+
+
 def _prior_settings(strength: float, relative: bool, window: int) -> torch.Tensor:
     """A network's ``prior_settings`` buffer ``[3]``: strength, relative (1) or raw (0), matching window."""
     return torch.tensor([float(strength), float(relative), float(window)])
