@@ -3,16 +3,16 @@ turning it off changes no bit. Prints; asserts nothing.
 
     .venv/bin/python benchmarks/fill_memory.py [--repeats 3]
 
-``torch.use_deterministic_algorithms(True)``, which :func:`eglib.setup` turns on, also sets
-``torch.utils.deterministic.fill_uninitialized_memory``: every tensor torch allocates uninitialised
-(``torch.empty``, an op's output or gradient buffer) is first filled with NaN, so that a kernel that
-read memory it had not written would give NaN rather than whatever was there. The kernels overwrite
-those buffers anyway, so the fill is a pass over memory that changes no result. For the suite's
-trainings (those of ``thread_scaling.py``, plus 01's gate on the conv map) and for 00's feature
-extraction (MobileNetV2 at 96 px, 1,050 mini images, gate features and expert inputs) it times the
-step with the fill on and off, in alternating order in this one process, prints the medians and
-their ratio, and compares every trained tensor of the two: the same bits, or the script says where
-they differ.
+In deterministic mode (``torch.use_deterministic_algorithms(True)``, which :func:`eglib.setup`
+turns on) the flag ``torch.utils.deterministic.fill_uninitialized_memory``, on by default, has every
+tensor torch allocates uninitialised (``torch.empty``, an op's output or gradient buffer) filled with
+NaN first, so that a kernel that read memory it had not written would give NaN rather than whatever
+was there. Where every kernel overwrites its buffers, the fill is a pass over memory that changes
+no result. For the suite's trainings (those of ``thread_scaling.py``, plus 01's gate on the conv
+map) and for 00's feature extraction (MobileNetV2 at 96 px, 1,050 mini images, gate features and
+expert inputs) this script times the step with the fill on and off, in alternating order in this
+one process, prints the medians and their ratio, and compares every resulting tensor of the two:
+"the same bits", or "DIFFERENT results".
 """
 
 from __future__ import annotations

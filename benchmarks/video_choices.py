@@ -142,6 +142,8 @@ def main() -> None:
     table["measured"] = f"{datetime.now().isoformat(timespec='minutes')}, {machine()}, torch {torch.__version__}"
     if args.update and args.out.exists():
         kept = pd.read_csv(args.out)
+        # (the rows measured before this column existed got it once, by hand, from the adopted rows of their
+        # own run, 2026-12-06T09:42, which that run had written)
         if "adopted train s" not in kept:
             raise SystemExit(f"{args.out} predates the adopted expert's time per row: run without --update to measure every variant")
         measured_now = kept.set_index(["seed", "variant"]).index.isin(table.set_index(["seed", "variant"]).index)

@@ -117,42 +117,55 @@ def test_same_seed_gives_bit_identical_numbers_in_fresh_processes(tmp_path: Path
 
 
 
-def test_setup_skips_the_nan_fill_of_new_tensors_which_no_kernel_of_the_suite_needs(monkeypatch) -> None:
+def test_setup_skips_the_nan_fill_of_new_tensors_on_cpu_and_the_suites_steps_give_the_same_bits(monkeypatch) -> None:
     import numpy as np
+    import pytest
     import torch
 
     import eglib
+    from eglib.features import extract
     from eglib.method import experts
     from eglib.method.autoencoder import train_autoencoders
     from eglib.method.standardizer import FeatureStandardizer
     from eglib.video import dfn
 
+    before = torch.utils.deterministic.fill_uninitialized_memory
     monkeypatch.setenv("EGLIB_REUSE", "0")
     monkeypatch.delenv("EGLIB_FILL_UNINITIALIZED", raising=False)
-    eglib.setup(0, "cpu")
-    assert torch.are_deterministic_algorithms_enabled() and not torch.utils.deterministic.fill_uninitialized_memory
-    monkeypatch.setenv("EGLIB_FILL_UNINITIALIZED", "1")  # the guard, on request
-    eglib.setup(0, "cpu")
-    assert torch.utils.deterministic.fill_uninitialized_memory
-    eglib.setup(0, "cpu", fill_uninitialized=False)  # the argument wins over the environment
-    assert not torch.utils.deterministic.fill_uninitialized_memory
+    try:
+        eglib.setup(0, "cpu")
+        assert torch.are_deterministic_algorithms_enabled() and not torch.utils.deterministic.fill_uninitialized_memory
+        monkeypatch.setenv("EGLIB_FILL_UNINITIALIZED", "1")  # the guard, on request
+        eglib.setup(0, "cpu")
+        assert torch.utils.deterministic.fill_uninitialized_memory
+        eglib.setup(0, "cpu", fill_uninitialized=False)  # the argument wins over the environment
+        assert not torch.utils.deterministic.fill_uninitialized_memory
+        monkeypatch.setenv("EGLIB_FILL_UNINITIALIZED", "maybe")
+        with pytest.raises(ValueError, match="EGLIB_FILL_UNINITIALIZED must be 1 or 0"):
+            eglib.setup(0, "cpu")
+        monkeypatch.delenv("EGLIB_FILL_UNINITIALIZED")
 
-    # what turning it off relies on: the kernels write every buffer they read. With the fill on, one that
-    # read a buffer it had not written would read NaN; with it off, whatever was there: other results
-    generator = torch.Generator().manual_seed(0)
-    features = torch.rand(40, 64, generator=generator)
-    activations = torch.rand(24, 160, 3, 3, generator=generator)
-    labels = torch.arange(24) % 3
-    clips = (np.random.default_rng(0).random((8, 6, 16, 16)) * 255).astype(np.uint8)
-    results = {}
-    for fill in (True, False):
-        eglib.setup(0, "cpu", fill_uninitialized=fill)
-        gate = train_autoencoders({"a": features[:20], "b": features[20:]}, standardizer=FeatureStandardizer.fit(features),
-                                  hidden_size=8, epochs=2, device="cpu")
-        expert, _ = experts.finetune(experts.base_expert(allow_random=True), "t", activations, labels, 3, epochs=1,
-                                     device="cpu")
-        video, _ = dfn.train_dfn(clips, epochs=1, width=2, device="cpu")
-        results[fill] = [t for model in (gate["a"], gate["b"], expert, video) for t in model.state_dict().values()]
-    eglib.setup(0, "cpu", fill_uninitialized=False)
-    assert len(results[True]) == len(results[False]) > 0
-    assert all(torch.equal(a, b) for a, b in zip(results[True], results[False]))
+        # what turning it off relies on: the kernels write every buffer they read. With the fill on, one that
+        # read a buffer it had not written would read NaN; with it off, whatever was there: other results
+        generator = torch.Generator().manual_seed(0)
+        features = torch.rand(40, 64, generator=generator)
+        activations = torch.rand(24, 160, 3, 3, generator=generator)
+        labels = torch.arange(24) % 3
+        rng = np.random.default_rng(0)
+        clips = (rng.random((8, 6, 16, 16)) * 255).astype(np.uint8)
+        images = (rng.random((6, 64, 64, 3)) * 255).astype(np.uint8)
+        results = {}
+        for fill in (True, False):
+            eglib.setup(0, "cpu", fill_uninitialized=fill)
+            gate = train_autoencoders({"a": features[:20], "b": features[20:]},
+                                      standardizer=FeatureStandardizer.fit(features), hidden_size=8, epochs=2, device="cpu")
+            expert, _ = experts.finetune(experts.base_expert(allow_random=True), "t", activations, labels, 3, epochs=1,
+                                         device="cpu")
+            video, _ = dfn.train_dfn(clips, epochs=1, width=2, device="cpu")
+            layers = extract.extract_layers(images, "mobilenet_v2", ("pooled", "expert_input"), "cpu")
+            results[fill] = [*(t for model in (gate["a"], gate["b"], expert, video) for t in model.state_dict().values()),
+                             *layers.values()]
+        assert len(results[True]) == len(results[False]) > 0
+        assert all(torch.equal(a, b) for a, b in zip(results[True], results[False]))
+    finally:
+        torch.utils.deterministic.fill_uninitialized_memory = before

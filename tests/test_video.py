@@ -431,5 +431,8 @@ def test_forward_splatting_carries_each_pixel_to_where_it_goes_and_fills_what_is
     # a flat frame stays flat whatever the filters: a target's shares are averaged, its gap is filled
     flat = torch.full((2, 3, 16, 16), 0.3)
     assert torch.allclose(forward.step(flat), torch.full((2, 16, 16), 0.3), atol=1e-6)
+    with torch.no_grad():  # each clip's pixels go to its own frame only
+        clips = torch.rand(3, 3, 16, 16)
+        assert torch.allclose(forward.step(clips)[1], forward.step(clips[1:2])[0], atol=1e-6)
     rebuilt = dfn.from_state_dict(forward.state_dict(), network_class=dfn.ForwardSplatDFN)
     assert type(rebuilt) is dfn.ForwardSplatDFN and torch.equal(rebuilt.step(frames), forward.step(frames))
