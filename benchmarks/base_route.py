@@ -30,6 +30,8 @@ read, never written. About 2-3 minutes per seed and base set on the 2-core machi
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import os
 import sys
 import tempfile
@@ -46,7 +48,7 @@ import eglib  # noqa: E402
 from eglib import config, data  # noqa: E402
 from eglib.baselines import classification  # noqa: E402
 from eglib.baselines.taskclassifier import train_task_classifier  # noqa: E402
-from eglib.features import extract  # noqa: E402
+from eglib.features import backbones, extract  # noqa: E402
 from eglib.method import experts  # noqa: E402
 from eglib.method.learner import LifelongLearner  # noqa: E402
 
@@ -84,14 +86,28 @@ def six_domains(benchmark: data.Benchmark, seed: int) -> Images:
     return tasks
 
 
-def one(seed: int, kind: str, folder: Path) -> tuple[dict[str, float], pd.DataFrame]:
+def gate_profile(layer: str) -> str:
+    """The mini profile, or (registered here, for this process) the mini profile with its gate and
+    relatedness on another backbone layer, e.g. ``expert_input`` (block 16's 3x3x160 map, the
+    experts' own input; ``benchmarks/gate_layers.py``). Returns the profile's name."""
+    if layer == config.get_profile("mini").layer:
+        return "mini"
+    name = f"mini-gate-{layer}"
+    mini = config.get_profile("mini")
+    spec = backbones.BACKBONES[mini.backbone]
+    dim = {"conv": spec.conv_dim, "expert_input": math.prod(spec.expert_input_shape or (0,))}[layer]
+    config.PROFILES[name] = dataclasses.replace(mini, name=name, layer=layer, gate_dim=dim)
+    return name
+
+
+def one(seed: int, kind: str, folder: Path, layer: str = "pooled") -> tuple[dict[str, float], pd.DataFrame]:
     """Issue 12's numbers for one seed and base set: ``(row of figures, decision table)``."""
     device = eglib.setup(seed=seed, device="cpu")
-    profile = config.get_profile("mini")
+    profile = config.get_profile(gate_profile(layer))
     benchmark = data.load_benchmark("mini")
     tasks = six_domains(benchmark, seed)
     names = list(tasks)
-    learner = LifelongLearner(folder / f"zoo-{kind}-{seed}", profile="mini", device=device, seed=seed,
+    learner = LifelongLearner(folder / f"zoo-{kind}-{layer}-{seed}", profile=profile.name, device=device, seed=seed,
                               reference_images=base_set(kind, benchmark.base), base_candidate=True)
     decisions = {}
     for name in names:
@@ -102,7 +118,7 @@ def one(seed: int, kind: str, folder: Path) -> tuple[dict[str, float], pd.DataFr
     wanted = (profile.layer, "expert_input")
     layers = {n: {s: extract.stored_or_extracted_layers(tasks[n][s][0], profile.backbone, wanted, device)
                   for s in ("train", "test")} for n in names}
-    classifier = train_task_classifier({n: layers[n]["train"][profile.layer] for n in names},
+    classifier = train_task_classifier({n: layers[n]["train"][profile.layer].flatten(1) for n in names},
                                        learner.zoo.standardizer(), seed=seed, device=device)
     with learner.reusing_test_features():
         hard = learner.evaluate(test_sets)
@@ -130,17 +146,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--bases", nargs="+", default=["photographs", "current"])
+    parser.add_argument("--layer", default="pooled", choices=extract.LAYERS,
+                        help="the backbone layer the gate and relatedness read (mini: pooled)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="eglib-base-route-") as scratch:
         os.environ["EGLIB_RUN_DIR"] = scratch  # zoo and reuse store of this script only
         for kind in args.bases:
             rows = {}
             for seed in args.seeds:
-                rows[f"seed {seed}"], decisions = one(seed, kind, Path(scratch))
+                rows[f"seed {seed}"], decisions = one(seed, kind, Path(scratch), args.layer)
                 print(f"\nbase set {kind}, seed {seed}: arrivals\n{decisions.to_string()}", flush=True)
             table = pd.DataFrame(rows)
             table["mean"], table["sd"] = table.mean(axis=1), table.std(axis=1, ddof=1)
-            print(f"\nbase set {kind}: test accuracy (mean over the six domains) and issue 12's gaps")
+            print(f"\nbase set {kind}, gate on {args.layer}: test accuracy (mean over the six domains) and issue 12's gaps")
             print(table.round(3).to_string(), flush=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import subprocess
 import sys
@@ -162,7 +163,7 @@ def test_features_already_in_the_cache_are_read_bit_for_bit_and_new_ones_never_w
 
     def backbone_pass(images, backbone, layers, device):
         passes.append(len(images))
-        return {layer: "computed" for layer in layers}
+        return {layer: torch.full((len(images), 2), 7.0) for layer in layers}  # "computed"
 
     monkeypatch.setattr(extract, "extract_layers", backbone_pass)
     stored = learner._gate_features_and_expert_inputs(images)
@@ -170,7 +171,7 @@ def test_features_already_in_the_cache_are_read_bit_for_bit_and_new_ones_never_w
     assert all(torch.equal(a, b) for a, b in zip(stored, fresh))  # the same bits as the pass
     other = images.copy()
     other[0, 0, 0, 0] ^= 1  # not in the cache: computed, never read from another entry
-    assert learner._gate_features_and_expert_inputs(other) == ("computed", "computed")
+    assert all((computed == 7.0).all() for computed in learner._gate_features_and_expert_inputs(other))
     assert passes == [len(images)]
 
 
@@ -318,3 +319,15 @@ def test_without_a_base_candidate_the_base_model_is_only_the_first_source(tmp_pa
     assert first["source_relatedness"] is None  # no relatedness to the base model was measured
     second = learner.add_task("shapes", tasks["train"]["shapes"], tasks["val"]["shapes"])
     assert set(second["relatedness"]) == {"digits"} and second["source"] == "digits"
+
+
+def test_a_profile_whose_gate_reads_a_feature_map_gates_on_it_flattened(tmp_path, tasks):
+    # e.g. the experts' own input (3x3x160) instead of the pooled vector: benchmarks/base_route.py --layer
+    name = f"{FAST}-gate-on-expert-input"
+    config.PROFILES[name] = dataclasses.replace(config.PROFILES[FAST], name=name, layer="expert_input", gate_dim=1440)
+    learner = LifelongLearner(tmp_path / "zoo", profile=name, reference_images=tasks["base"], device="cpu")
+    assert learner.zoo.standardizer().dim == 1440
+    for task in ("digits", "shapes"):
+        learner.add_task(task, tasks["train"][task], tasks["val"][task])
+    scores = learner.evaluate(tasks["test"])
+    assert scores["gate_accuracy"] > 0.9, scores  # two unlike domains: the map tells them apart

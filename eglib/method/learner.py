@@ -91,8 +91,9 @@ class LifelongLearner:
     # -- features (never written to the on-disk cache: a learned task's data must not persist; read
     #    from it when the same images are already there, e.g. the benchmark's, which 00 cached) --
     def _gate_features(self, images: np.ndarray) -> torch.Tensor:
-        """Gate features ``[N, D]`` of uint8 images ``[N, H, W, 3]``."""
-        return self._layers(images, (self.profile.layer,))[self.profile.layer]
+        """Gate features ``[N, D]`` of uint8 images ``[N, H, W, 3]`` (a map layer, e.g. ``expert_input``
+        ``[N, C, h, w]``, flattened to ``D = C * h * w``)."""
+        return self._layers(images, (self.profile.layer,))[self.profile.layer].flatten(1)
 
     def _layers(self, images: np.ndarray, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
         """``layers`` of the backbone for ``images``: from the feature cache when it already holds
@@ -104,7 +105,7 @@ class LifelongLearner:
     def _gate_features_and_expert_inputs(self, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Gate features ``[N, D]`` and expert inputs ``[N, C, h, w]`` (one backbone pass, or the cache)."""
         out = self._layers(images, (self.profile.layer, "expert_input"))
-        return out[self.profile.layer], out["expert_input"]
+        return out[self.profile.layer].flatten(1), out["expert_input"]
 
     @contextlib.contextmanager
     def reusing_test_features(self) -> Iterator[None]:
