@@ -90,10 +90,10 @@ def gate_profile(layer: str) -> str:
     """The mini profile, or (registered here, for this process) the mini profile with its gate and
     relatedness on another backbone layer, e.g. ``expert_input`` (block 16's 3x3x160 map, the
     experts' own input; ``benchmarks/gate_layers.py``). Returns the profile's name."""
-    if layer == config.get_profile("mini").layer:
-        return "mini"
-    name = f"mini-gate-{layer}"
     mini = config.get_profile("mini")
+    if layer == mini.layer:
+        return mini.name
+    name = f"mini-gate-{layer}"
     spec = backbones.BACKBONES[mini.backbone]
     dim = {"conv": spec.conv_dim, "expert_input": math.prod(spec.expert_input_shape or (0,))}[layer]
     config.PROFILES[name] = dataclasses.replace(mini, name=name, layer=layer, gate_dim=dim)

@@ -54,11 +54,11 @@ def main() -> None:
         for name in names:
             gate.add(name, trained[name])
         for epoch in args.epochs:
-            at = gate.at_epoch(epoch)  # as 01's training-length curve reads it
+            then = gate.at_epoch(epoch)  # as 01's training-length curve reads it
             row = {"seed": seed, "epochs": epoch}
             for split, (x, y) in splits.items():
-                row[f"gate {split}"] = scoring.mean_accuracy(scoring.per_domain_accuracy(at.route(x), y, names))
-            at = at.autoencoders
+                row[f"gate {split}"] = scoring.mean_accuracy(scoring.per_domain_accuracy(then.route(x), y, names))
+            at = then.autoencoders
             row["Rel(digits-b <- digits-a)"] = task_relatedness(at["digits-b"], at["digits-a"], feats["digits-b"]["val"])
             others = [task_relatedness(at[k], at[a], feats[k]["val"]) for k in names for a in names
                       if k != a and {k, a} != {"digits-a", "digits-b"}]

@@ -77,11 +77,11 @@ def train_variant(variant: str, clips: np.ndarray, seed: int, epochs: int) -> df
     return dfn.train_dfn(clips, seed=seed, device="cpu", **options)[0]
 
 
-def measure(variant: str, seed: int, clips: dict[str, dict[str, np.ndarray]], epochs: int,
-            experts: dict[str, dfn.DynamicFilterNetwork]) -> list[dict]:
-    """One row per domain: the variant's expert trained with ``seed``, scored on val and test (and
-    put in ``experts`` under its domain's name)."""
-    rows = []
+def measure(variant: str, seed: int, clips: dict[str, dict[str, np.ndarray]],
+            epochs: int) -> tuple[list[dict], dict[str, dfn.DynamicFilterNetwork]]:
+    """One row per domain: the variant's expert trained with ``seed``, scored on val and test; and
+    the experts, by domain."""
+    rows, experts = [], {}
     for name, splits in clips.items():
         start = time.perf_counter()
         expert = train_variant(variant, splits["train"], seed, epochs)
@@ -96,7 +96,7 @@ def measure(variant: str, seed: int, clips: dict[str, dict[str, np.ndarray]], ep
                      "test L1 / constant velocity": float(scores["L1"].mean()
                                                           / measures.l1(rivals.constant_velocity(test), future).mean()),
                      "train s": seconds})
-    return rows
+    return rows, experts
 
 
 def machine() -> str:
@@ -126,8 +126,8 @@ def main() -> None:
         videos = data.load_video_benchmark("mini", seed=seed)
         clips = {n: {s: domain.split(s) for s in ("train", "val", "test")} for n, domain in videos.domains.items()}
         for variant in args.variants:
-            experts: dict[str, dfn.DynamicFilterNetwork] = {}
-            rows += measure(variant, seed, clips, epochs, experts)
+            measured, experts = measure(variant, seed, clips, epochs)
+            rows += measured
             if seed == args.seeds[0]:
                 for name, expert in experts.items():
                     clip = clips[name]["test"][0]
@@ -157,8 +157,9 @@ def main() -> None:
     print(summary[["val L1", "test L1", "test sharpness", "train s"]].round(3).to_string())
     print(f"wrote {args.out}")
     if args.clips_figure:
-        plots.show_clips({label: clip for rows_of in figure_rows.values() for label, clip in rows_of.items()}, f"First test clip per domain, seed {args.seeds[0]}: each variant's prediction",
-                         seen=INPUT_FRAMES).savefig(args.clips_figure, dpi=90, bbox_inches="tight")
+        every_row = {label: clip for rows_of in figure_rows.values() for label, clip in rows_of.items()}
+        title = f"First test clip per domain, seed {args.seeds[0]}: each variant's prediction"
+        plots.show_clips(every_row, title, seen=INPUT_FRAMES).savefig(args.clips_figure, dpi=90, bbox_inches="tight")
         print(f"wrote {args.clips_figure}")
 
 
