@@ -436,3 +436,39 @@ def test_forward_splatting_carries_each_pixel_to_where_it_goes_and_fills_what_is
         assert torch.allclose(forward.step(clips)[1], forward.step(clips[1:2])[0], atol=1e-6)
     rebuilt = dfn.from_state_dict(forward.state_dict(), network_class=dfn.ForwardSplatDFN)
     assert type(rebuilt) is dfn.ForwardSplatDFN and torch.equal(rebuilt.step(frames), forward.step(frames))
+
+
+def test_objects_kept_counts_the_true_object_pixels_drawn_near_their_place_and_the_bright_ones_drawn_elsewhere():
+    truth = np.zeros((2, 3, 12, 12))
+    truth[:, :, 4:7, 4:7] = 200.0                          # a 3x3 square, 9 object pixels, in every frame
+    one_off = np.roll(truth, 1, axis=3)                      # the same square one pixel to the right
+    kept = measures.objects_kept(one_off, truth, threshold=100.0)
+    assert kept["kept"].shape == (2, 3) and np.allclose(kept["kept"], 1.0) and np.allclose(kept["spurious"], 0.0)
+    strict = measures.objects_kept(one_off, truth, threshold=100.0, tolerance=0)
+    assert np.allclose(strict["kept"], 6 / 9) and np.allclose(strict["spurious"], 3 / 9)
+    # blur keeps the square's mass but no pixel above the threshold: nothing is kept
+    blurred = np.full_like(truth, 200.0 * 9 / 144)
+    assert np.allclose(measures.objects_kept(blurred, truth, 100.0)["kept"], 0.0)
+    # a streak: the square plus a bright bar far from it
+    streak = truth.copy()
+    streak[:, :, 10, 0:6] = 255.0
+    assert np.allclose(measures.objects_kept(streak, truth, 100.0)["spurious"], 6 / 9)
+    # a frame without objects has no share to give; a threshold on another scale is refused
+    empty = measures.objects_kept(truth, np.zeros_like(truth), 100.0)
+    assert np.isnan(empty["kept"]).all() and np.isnan(empty["spurious"]).all()
+    with pytest.raises(ValueError, match="threshold must lie in 0..255"):
+        measures.objects_kept(truth, truth, threshold=0.5 * 256 ** 2)
+    with pytest.raises(ValueError, match="tolerance"):
+        measures.objects_kept(truth, truth, threshold=100.0, tolerance=-1)
+
+
+def test_object_thresholds_split_the_mini_domains_objects_from_their_background():
+    rng = np.random.default_rng(0)
+    digits = clip_generators.make_bouncing_digits(20, 32, rng)
+    assert (digits == 0).mean() > 0.5  # black ground: every pixel above the threshold is a digit's
+    shapes = clip_generators.make_moving_shapes(20, 32, rng)
+    low, high = clip_generators.TEXTURE_RANGE
+    assert shapes.min() >= low and (shapes > high).any()
+    # no pixel between the background's brightest and the shapes' dimmest: the threshold cuts a gap
+    assert not ((shapes > high) & (shapes < clip_generators.SHAPE_BRIGHTNESS[0])).any()
+    assert high < clip_generators.OBJECT_THRESHOLDS["shapes"] < clip_generators.SHAPE_BRIGHTNESS[0]

@@ -79,6 +79,11 @@ def _to_gray(image: Array) -> Array:
 
 # -- the three mini domains ------------------------------------------------------------------
 GRAVITY = 0.5  # px / frame^2, the digits domain's own dynamics
+TEXTURE_RANGE = (30, 120)  # grey levels of the shapes domain's scrolling background
+SHAPE_BRIGHTNESS = (190, 255)  # grey levels of its shapes (each shape one level, drawn at random)
+# above these grey levels a pixel belongs to an object (eglib.video.measures.objects_kept): half the
+# digits' white on their black ground, and midway between the shapes' background and the shapes
+OBJECT_THRESHOLDS = {"digits": 128.0, "shapes": (TEXTURE_RANGE[1] + SHAPE_BRIGHTNESS[0]) / 2}
 
 
 def make_bouncing_digits(count: int, size: int, rng: np.random.Generator, length: int = CLIP_LENGTH) -> Array:
@@ -107,11 +112,12 @@ def make_bouncing_digits(count: int, size: int, rng: np.random.Generator, length
 
 
 def _texture(rng: np.random.Generator, side: int) -> Array:
-    """A smooth random texture ``[side, side]`` in 30..120 (darker than the shapes drawn on it)."""
+    """A smooth random texture ``[side, side]`` in :data:`TEXTURE_RANGE` (darker than the shapes drawn on it)."""
     noise = Image.fromarray((rng.random((side, side)) * 255).astype(np.uint8))
     smooth = np.asarray(noise.filter(ImageFilter.GaussianBlur(1.5)), dtype=np.float64)
     smooth = (smooth - smooth.min()) / max(np.ptp(smooth), 1e-6)
-    return (30 + 90 * smooth).astype(np.uint8)
+    low, high = TEXTURE_RANGE
+    return (low + (high - low) * smooth).astype(np.uint8)
 
 
 def make_moving_shapes(count: int, size: int, rng: np.random.Generator, length: int = CLIP_LENGTH) -> Array:
@@ -122,7 +128,7 @@ def make_moving_shapes(count: int, size: int, rng: np.random.Generator, length: 
         background = _texture(rng, 3 * size)
         track = _window_track(rng, background.shape, size, length)
         shapes = [(rng.integers(radius, size - radius, size=2), _velocity(rng), int(rng.integers(3, 7)),
-                   int(rng.integers(190, 256))) for _ in range(int(rng.integers(1, 3)))]
+                   int(rng.integers(SHAPE_BRIGHTNESS[0], SHAPE_BRIGHTNESS[1] + 1))) for _ in range(int(rng.integers(1, 3)))]
         for t in range(length):
             y0, x0 = track[t]
             frame = Image.fromarray(background[y0:y0 + size, x0:x0 + size].copy())

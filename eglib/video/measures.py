@@ -9,6 +9,10 @@ no object forward. Two more measures expose that:
 * :func:`sharpness_ratio` -- the gradient energy of the prediction over that of the true frame:
   about 1 for a sharp prediction, far below 1 for a blurred one, whatever the L1.
 
+Where the frames hold bright objects on a darker background (the mini ``digits`` and ``shapes``),
+:func:`objects_kept` asks the question a viewer asks of the last predicted frame: is the object
+still there, and is anything bright drawn where there is none?
+
 Every function takes frames ``[N, T, H, W]`` (``T`` predicted frames per clip, floats or uint8 on
 the 0..255 scale) and returns one number per clip, ``[N]``.
 """
@@ -63,6 +67,35 @@ def sharpness_ratio(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
     as the truth; a blurred prediction falls towards 0). A flat true clip counts as 1 unit of energy."""
     predicted, truth = _pair(predicted, truth)
     return gradient_energy(predicted) / np.maximum(gradient_energy(truth), 1.0)
+
+
+def objects_kept(predicted: np.ndarray, truth: np.ndarray, threshold: float, tolerance: int = 1) -> dict[str, np.ndarray]:
+    """How much of the true objects a prediction keeps, frame by frame: ``{"kept", "spurious"}``, each ``[N, T]``.
+
+    A pixel brighter than ``threshold`` (0..255) is an object pixel, in the truth and in the
+    prediction alike; ``tolerance`` forgives a displacement of that many pixels (a square
+    neighbourhood), so that an object drawn one pixel off still counts.
+
+    * ``kept``: the share of the true frame's object pixels that have a predicted object pixel within
+      ``tolerance`` (``nan`` for a frame with no object pixel);
+    * ``spurious``: the predicted object pixels with no true object pixel within ``tolerance``, per
+      true object pixel (``nan`` likewise): streaks, ghosts and objects left behind.
+
+    A blurred prediction keeps little (its objects fall below the threshold); repeating the last frame
+    keeps what overlaps and draws the rest where the object was.
+    """
+    predicted, truth = _pair(predicted, truth)
+    if not 0 <= threshold < 255 or tolerance < 0 or int(tolerance) != tolerance:
+        raise ValueError(f"threshold must lie in 0..255 (an object is brighter) and tolerance be a whole number of "
+                         f"pixels >= 0; got threshold={threshold}, tolerance={tolerance}.")
+    size = (1, 1, 2 * int(tolerance) + 1, 2 * int(tolerance) + 1)  # within each frame only
+    true_objects, predicted_objects = truth > threshold, predicted > threshold
+    near_prediction = ndimage.maximum_filter(predicted_objects, size=size, mode="constant", cval=False)
+    near_truth = ndimage.maximum_filter(true_objects, size=size, mode="constant", cval=False)
+    count = true_objects.sum(axis=(2, 3)).astype(np.float64)
+    count[count == 0] = np.nan
+    return {"kept": (true_objects & near_prediction).sum(axis=(2, 3)) / count,
+            "spurious": (predicted_objects & ~near_truth).sum(axis=(2, 3)) / count}
 
 
 def scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
