@@ -159,8 +159,12 @@ def main() -> None:
     print("make reproduce from a cold data root, 2 cores; seconds per notebook and where they go "
           "(phases are exclusive; 'other' is the rest of the cells' time: Python, plotting, tables):")
     print_profile(timed, counted, peak)
-    suite = sum(entry["wall"] for entry in timed.values())
-    print(f"notebooks 00-06: {suite:.0f} s (target <= 300 s, none over 75 s); whole command incl. data build: {wall:.0f} s")
+    # the target covers 00-06; 07 (text, added later) is timed beside it
+    suite = sum(entry["wall"] for name, entry in timed.items() if name[:2] <= "06")
+    slowest = max((name for name in timed if name[:2] <= "06"), key=lambda name: timed[name]["wall"])
+    print(f"notebooks 00-06: {suite:.0f} s (target <= 300 s, none over 75 s; the slowest: {slowest[:2]}, "
+          f"{timed[slowest]['wall']:.0f} s); all {len(timed)} notebooks {sum(e['wall'] for e in timed.values()):.0f} s; "
+          f"whole command incl. data build: {wall:.0f} s")
 
 
 if __name__ == "__main__":
