@@ -14,7 +14,8 @@ Where the frames hold bright objects on a darker background (the mini ``digits``
 still there, and is anything bright drawn where there is none?
 
 Every function takes frames ``[N, T, H, W]`` (``T`` predicted frames per clip, floats or uint8 on
-the 0..255 scale) and returns one number per clip, ``[N]``.
+the 0..255 scale) and returns one number per clip, ``[N]``; :func:`objects_kept` returns one per
+clip and frame, ``[N, T]``, since an object fades frame by frame.
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ def objects_kept(predicted: np.ndarray, truth: np.ndarray, threshold: float, tol
     * ``spurious``: the predicted object pixels with no true object pixel within ``tolerance``, per
       true object pixel (``nan`` likewise): streaks, ghosts and objects left behind.
 
-    A blurred prediction keeps little (its objects fall below the threshold); repeating the last frame
-    keeps what overlaps and draws the rest where the object was.
+    A strongly blurred prediction keeps little (its objects fall below the threshold; a light blur
+    keeps about what the sharp frame keeps); repeating the last frame keeps what overlaps and draws
+    the rest where the object was.
     """
     predicted, truth = _pair(predicted, truth)
     if not 0 <= threshold < 255 or tolerance < 0 or int(tolerance) != tolerance:
