@@ -104,6 +104,8 @@ SEEDS_TEXT = "seeds 0-2, 2026-12-05 (papermill of 07 with -p SEED 0, 1, 2)"
 SEEDS_RELATIVE = ("seeds 0-2, 2026-12-06, the video experts' relative matching cost (make reproduce --seeds 0,1,2 "
                   "--only 06 with EGLIB_EXPECTED=off)")
 
+SEEDS_OBJECTS = ("seeds 0-2, 2026-12-06, 06's experts of make reproduce --seeds 0,1,2 --only 06 (bfa3301), counted with "
+                 "measures.objects_kept; benchmarks/video_objects.py's adopted rows agree")
 EXPECTED: dict[str, list[Expected]] = {"mini": [
     Expected("02", "gate accuracy (hard routing)", ("gate_accuracy",), (0.946, 0.943, 0.939),
              ACCURACY_FLOOR, SEEDS_HALVES),
@@ -122,6 +124,12 @@ EXPECTED: dict[str, list[Expected]] = {"mini": [
              (10.449, 10.204, 10.363), L1_FLOOR, SEEDS_RELATIVE),
     Expected("06", "video: joint training L1", ("video_l1", "joint training", "avg"),
              (10.737, 10.445, 10.675), L1_FLOOR, SEEDS_RELATIVE),
+    Expected("06", "video: digits' object pixels kept at t = 6", ("video_objects_kept", "digits", "DFN expert"),
+             (0.496, 0.572, 0.552), ACCURACY_FLOOR, SEEDS_OBJECTS),
+    Expected("06", "video: shapes' object pixels kept at t = 6", ("video_objects_kept", "shapes", "DFN expert"),
+             (0.564, 0.508, 0.528), ACCURACY_FLOOR, SEEDS_OBJECTS),
+    Expected("06", "video: digits' spurious pixels at t = 6", ("video_objects_spurious", "digits", "DFN expert"),
+             (0.242, 0.274, 0.274), ACCURACY_FLOOR, SEEDS_OBJECTS),
     Expected("06", "video: gate accuracy", ("video_gate_accuracy",), (0.990, 1.000, 0.993),
              ACCURACY_FLOOR, SEEDS_AE200),
     Expected("07", "text: Expert Gate bits per character", ("text_bpc", "expert_gate", "avg"), (2.959, 3.044, 2.954),
