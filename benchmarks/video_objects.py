@@ -41,10 +41,8 @@ DEFAULT_VARIANTS = ["adopted", "20 epochs", "filter 9", "L1 + gradient differenc
 def objects_at_last_frame(expert: dfn.DynamicFilterNetwork, test: np.ndarray, threshold: float) -> dict[str, float]:
     """Kept and spurious object pixels at the last predicted frame, means over the clips
     ``test [N, 6, H, W]``, and the share of clips that keep at least half of their object."""
-    shares = measures.objects_kept(dfn.predicted_frames(expert, test), rivals.future_frames(test), threshold)
-    kept, spurious = shares["kept"][:, -1], shares["spurious"][:, -1]
-    return {"kept": float(np.nanmean(kept)), "spurious": float(np.nanmean(spurious)),
-            "clips with half kept": float(np.mean(kept >= 0.5))}
+    by_frame = measures.objects_kept_by_frame(dfn.predicted_frames(expert, test), rivals.future_frames(test), threshold)
+    return {measure: float(values[-1]) for measure, values in by_frame.items()}
 
 
 def main() -> None:

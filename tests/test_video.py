@@ -472,3 +472,13 @@ def test_object_thresholds_split_the_mini_domains_objects_from_their_background(
     # no pixel between the background's brightest and the shapes' dimmest: the threshold cuts a gap
     assert not ((shapes > high) & (shapes < clip_generators.SHAPE_BRIGHTNESS[0])).any()
     assert high < clip_generators.OBJECT_THRESHOLDS["shapes"] < clip_generators.SHAPE_BRIGHTNESS[0]
+
+
+def test_objects_kept_by_frame_sums_up_the_clips_frame_by_frame():
+    truth = np.zeros((2, 3, 12, 12))
+    truth[:, :, 4:7, 4:7] = 200.0
+    predicted = truth.copy()
+    predicted[1] = 0.0                                        # the second clip loses its square
+    by_frame = measures.objects_kept_by_frame(predicted, truth, 100.0)
+    assert np.allclose(by_frame["kept"], 0.5) and np.allclose(by_frame["spurious"], 0.0)
+    assert np.allclose(by_frame["clips with half kept"], 0.5) and by_frame["kept"].shape == (3,)

@@ -100,6 +100,16 @@ def objects_kept(predicted: np.ndarray, truth: np.ndarray, threshold: float, tol
             "spurious": (predicted_objects & ~near_truth).sum(axis=(2, 3)) / count}
 
 
+def objects_kept_by_frame(predicted: np.ndarray, truth: np.ndarray, threshold: float,
+                          tolerance: int = 1) -> dict[str, np.ndarray]:
+    """:func:`objects_kept` summed up over the clips, per predicted frame, each ``[T]``: the mean
+    ``kept`` and ``spurious`` (clips without objects left out), and ``clips with half kept``, the
+    share of clips that keep at least half of their object pixels."""
+    shares = objects_kept(predicted, truth, threshold, tolerance)
+    return {"kept": np.nanmean(shares["kept"], axis=0), "spurious": np.nanmean(shares["spurious"], axis=0),
+            "clips with half kept": np.mean(shares["kept"] >= 0.5, axis=0)}
+
+
 def scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
     """``{"L1", "SSIM", "sharpness"}``: each measure per clip ``[N]``."""
     return {"L1": l1(predicted, truth), "SSIM": ssim(predicted, truth), "sharpness": sharpness_ratio(predicted, truth)}
