@@ -6,16 +6,19 @@
 Notebook 06 finds that its `digits` expert, like constant velocity, still draws about half of the
 true object pixels within one pixel of their place at the last predicted frame. The falling digits
 have three things a prediction from 3 frames can miss: gravity (the velocity changes every frame),
-bounces off the walls and the floor, and whole-pixel positions of a continuous motion (a digit's step
-varies by a pixel at a constant velocity). A second digit adds overlaps, where block matching is
+bounces off the walls and the floor (a bounce between the last two seen frames spoils the last
+displacement too), and whole-pixel positions of a continuous vertical motion (a digit's vertical
+step varies by a pixel at a constant velocity). A second digit moves otherwise than the first,
+which one shift of the whole frame cannot follow, and the two overlap, where block matching is
 ambiguous. This script takes them apart with the domain's own generator
 (:func:`eglib.video.clips.make_bouncing_digits`): fresh clips with and without gravity, with one or
-two digits, each split by whether a digit bounced during the three predicted steps, and for each
-group the share of object pixels kept and the spurious pixels at t = 6
-(:func:`eglib.video.measures.objects_kept`, tolerance 1 px, the domain's threshold) for
+two digits, each split by where a digit bounced (nowhere in the clip; only between seen frames; in
+the three predicted steps), and for each group the share of object pixels kept and the spurious
+pixels at t = 6 (:func:`eglib.video.measures.objects_kept`, tolerance 1 px, the domain's threshold) for
 
-* 06's expert of the seed (trained on the domain's training clips as 06 trains it),
-* the prior alone (the same network as its training starts: the matching prior, up to small random logits),
+* 06's expert of the seed (trained on the domain's training clips as 06 trains it; ``--epochs``
+  changes its training length),
+* the prior alone (:func:`eglib.video.dfn.start_network`: the same network as its training starts),
 * constant velocity (the whole frame shifted by its last displacement) and repeating the last frame.
 
 The expert learnt the domain with gravity and two digits; the other conditions are outside what it
@@ -33,12 +36,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-
 import eglib
 from eglib import config, data
 from eglib.video import clips as clip_generators
 from eglib.video import dfn, measures, rivals
+from eglib.video.clips import INPUT_FRAMES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from video_choices import machine  # noqa: E402
@@ -53,11 +55,19 @@ CONDITIONS = {
 }
 
 
-def predictions(seed: int, clips: np.ndarray, expert: dfn.DynamicFilterNetwork,
+def predictions(clips: np.ndarray, expert: dfn.DynamicFilterNetwork,
                 prior: dfn.DynamicFilterNetwork) -> dict[str, np.ndarray]:
     """Each method's 3 predicted frames of ``clips [N, 6, H, W]``, ``[N, 3, H, W]`` on the 0..255 scale."""
     return {"DFN expert": dfn.predicted_frames(expert, clips), "prior alone": dfn.predicted_frames(prior, clips),
             "constant velocity": rivals.constant_velocity(clips), "repeat the last frame": rivals.repeat_last(clips)}
+
+
+def bounce_groups(bounced: np.ndarray) -> dict[str, np.ndarray]:
+    """Clips by where a digit bounced, from the generator's ``bounced [N, 5]`` (step ``t``: frame ``t`` to ``t + 1``):
+    ``[N]`` masks for all clips, none, only between seen frames, and in the predicted steps."""
+    seen, predicted = bounced[:, :INPUT_FRAMES - 1].any(axis=1), bounced[:, INPUT_FRAMES - 1:].any(axis=1)
+    return {"all": np.ones(len(bounced), dtype=bool), "no bounce": ~seen & ~predicted,
+            "bounce while seen only": seen & ~predicted, "bounce while predicted": predicted}
 
 
 def main() -> None:
@@ -76,26 +86,26 @@ def main() -> None:
     for seed in args.seeds:
         train = data.load_video_benchmark("mini", seed=seed).domains["digits"].split("train")
         expert = dfn.train_dfn(train, seed=seed, epochs=epochs, device="cpu")[0]
-        torch.manual_seed(seed)  # the start weights train_dfn gave the expert
-        prior = dfn.DynamicFilterNetwork().eval()
+        prior = dfn.start_network(seed)
         for condition, options in CONDITIONS.items():
             rng = np.random.default_rng([seed, 14])  # the same paths in every condition of a seed
             clips, bounced = clip_generators.make_bouncing_digits(args.clips, train.shape[-1], rng, with_bounces=True, **options)
-            in_prediction = bounced[:, clip_generators.INPUT_FRAMES - 1:].any(axis=1)  # steps 3->4, 4->5, 5->6
+            groups = bounce_groups(bounced)
             truth = rivals.future_frames(clips)
-            for method, frames in predictions(seed, clips, expert, prior).items():
+            for method, frames in predictions(clips, expert, prior).items():
                 shares = measures.objects_kept(frames, truth, threshold)
-                for group, rows_of in (("no bounce", ~in_prediction), ("bounce", in_prediction), ("all", slice(None))):
+                for group, members in groups.items():
                     rows.append({"seed": seed, "condition": condition, "clips": group, "method": method,
-                                 "count": int(np.count_nonzero(np.ones(len(clips), bool)[rows_of])),
-                                 "kept": float(np.nanmean(shares["kept"][rows_of, -1])),
-                                 "spurious": float(np.nanmean(shares["spurious"][rows_of, -1]))})
-            print(f"seed {seed}, {condition}: a bounce in the predicted steps in {in_prediction.mean():.0%} of the clips", flush=True)
+                                 "count": int(members.sum()),
+                                 "kept": float(np.nanmean(shares["kept"][members, -1])),
+                                 "spurious": float(np.nanmean(shares["spurious"][members, -1]))})
+            print(f"seed {seed}, {condition}: " + ", ".join(f"{group} {members.mean():.0%}" for group, members in groups.items()
+                                                            if group != "all"), flush=True)
     table = pd.DataFrame(rows)
     table["measured"] = f"{pd.Timestamp.now().isoformat(timespec='minutes')}, {machine()}"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False, float_format="%.4f")
-    order = {"condition": list(CONDITIONS), "clips": ["all", "no bounce", "bounce"],
+    order = {"condition": list(CONDITIONS), "clips": list(bounce_groups(np.zeros((1, 5), dtype=bool))),
              "method": ["DFN expert", "prior alone", "constant velocity", "repeat the last frame"]}
     summary = table.groupby(["condition", "clips", "method"])[["kept", "spurious", "count"]].agg(["mean", "std"])
     summary = summary.reindex(pd.MultiIndex.from_product(order.values(), names=list(order)))

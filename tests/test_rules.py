@@ -62,6 +62,8 @@ def test_claims_are_asked_by_name_and_recorded():
     assert paper.applies(statement) and not rehearsal.applies(statement)
     assert paper.tolerance(statement) == (0.02, 0.03)
     assert rehearsal.record() == {"checked": [], "skipped": [statement]}
+    assert not paper.applies(statement, when=False)  # the profile checks it, this run cannot: skipped
+    assert paper.record() == {"checked": [], "skipped": [statement]}
     mini = claims.Claims("05", "mini")
     with pytest.raises(KeyError, match="No claim"):
         mini.applies("a claim nobody listed")

@@ -136,9 +136,14 @@ class Claims:
                            f"its claims are {mine}.")
         return claim
 
-    def applies(self, statement: str) -> bool:
-        """Whether ``statement`` is checked on this profile (the notebook then asserts it)."""
-        checked = self.profile in self._claim(statement).profiles
+    def applies(self, statement: str, when: bool = True) -> bool:
+        """Whether ``statement`` is checked on this profile (the notebook then asserts it).
+
+        ``when``: what else this run must have for the check to mean something (e.g. a stored
+        measurement that holds this seed); where it is false the claim is recorded as skipped, not
+        as checked.
+        """
+        checked = self.profile in self._claim(statement).profiles and bool(when)
         self.asked[statement] = checked
         return checked
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -86,15 +86,25 @@ SHAPE_BRIGHTNESS = (190, 255)  # grey levels of its shapes (each shape one level
 OBJECT_THRESHOLDS = {"digits": 128.0, "shapes": (TEXTURE_RANGE[1] + SHAPE_BRIGHTNESS[0]) / 2}
 
 
+@overload
+def make_bouncing_digits(count: int, size: int, rng: np.random.Generator, length: int = ..., *, gravity: float = ...,
+                         digits_per_clip: int = ..., with_bounces: Literal[False] = ...) -> Array: ...
+
+
+@overload
+def make_bouncing_digits(count: int, size: int, rng: np.random.Generator, length: int = ..., *, gravity: float = ...,
+                         digits_per_clip: int = ..., with_bounces: Literal[True]) -> tuple[Array, Array]: ...
+
+
 def make_bouncing_digits(count: int, size: int, rng: np.random.Generator, length: int = CLIP_LENGTH, *,
                          gravity: float = GRAVITY, digits_per_clip: int = 2,
                          with_bounces: bool = False) -> Array | tuple[Array, Array]:
-    """``[count, length, size, size]`` clips of two MNIST digits falling under gravity and bouncing.
+    """``[count, length, size, size]`` clips of MNIST digits (two per clip) falling under gravity and bouncing.
 
     Unlike the other domains' constant velocities, the digits accelerate downwards
-    (:data:`GRAVITY`) and bounce off the walls and the floor: a dynamic of their own. Positions are
-    continuous and drawn rounded to whole pixels, so a digit's step between frames varies by a pixel
-    even at a constant velocity.
+    (:data:`GRAVITY`) and bounce off the walls and the floor: a dynamic of their own. Vertical
+    positions are continuous and drawn rounded to whole pixels, so a digit's vertical step between
+    frames varies by a pixel even at a constant velocity (the horizontal velocities are whole pixels).
 
     ``gravity`` and ``digits_per_clip`` (1 or 2) take the dynamics apart (``benchmarks/video_object_causes.py``
     asks which of them the predictions lose); with ``digits_per_clip=1`` the second digit is still
@@ -124,10 +134,10 @@ def make_bouncing_digits(count: int, size: int, rng: np.random.Generator, length
                     y, x = np.round(position).astype(int)
                     np.maximum(clips[n, t, y:y + glyph, x:x + glyph], digits[2 * n + d], out=clips[n, t, y:y + glyph, x:x + glyph])
                 velocity = velocity + np.array([gravity, 0.0])
-                falling = np.sign(velocity)  # _bounce flips the velocity in place
+                sign_before = np.sign(velocity)  # a copy: _bounce flips the velocity in place
                 states[d] = _bounce(position, velocity, 0, size - glyph)
                 if d < digits_per_clip and t < length - 1:
-                    bounced[n, t] |= bool(np.any(np.sign(states[d][1]) != falling))
+                    bounced[n, t] |= bool(np.any(np.sign(states[d][1]) != sign_before))
     return (clips, bounced) if with_bounces else clips
 
 

@@ -375,6 +375,16 @@ def from_state_dict(state: dict[str, torch.Tensor], network_class: type[DynamicF
     return rebuild_module(lambda: network_class(**model_options), state).eval()
 
 
+def start_network(seed: int, device: str | torch.device = "cpu", network_class: type[DynamicFilterNetwork] = DynamicFilterNetwork,
+                  **model_options) -> DynamicFilterNetwork:
+    """The network that :func:`train_dfn` starts a new expert of ``seed`` from, in eval mode: with the
+    matching prior, the prior alone up to small random logits (what training adds to it is measured
+    against this). Drawn from a copy of torch's generator: the caller's random state is left as it was."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)  # as _train seeds before it builds the network
+        return network_class(**model_options).to(resolve_device(device)).eval()
+
+
 def as_float_clips(clips: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 clips ``[N, T, H, W]`` -> float ``[N, T, H, W]`` in ``[0, 1]`` on ``device``."""
     return torch.from_numpy(check_clips(clips)).to(device).float().div_(255)
