@@ -15,7 +15,12 @@ matching prior, Adam on a cosine schedule), changing one setting of 06's expert 
 * ``L1 + gradient difference`` -- the loss plus :func:`eglib.video.dfn.gradient_difference` at weight 1
   (``..., weight 0.3`` and ``..., weight 3``: a third and three times that);
 * ``forward splatting``   -- each pixel carried to where it goes instead of taken from where it came
-  (:class:`eglib.video.dfn.ForwardSplatDFN`; the gaps filled by the backward filter).
+  (:class:`eglib.video.dfn.ForwardSplatDFN`; the gaps filled by the backward filter);
+* ``U-Net logits x10``, ``x30``, ``learning rate 0.01`` -- the U-Net's filter logits multiplied by 10 or
+  30 (:class:`LouderUNetDFN`), or a learning rate of 0.01 instead of 0.003: can the network outweigh the
+  matching prior (strength 30) where the last velocity is wrong (the digits' fall, their bounces)?
+  Measured for the objects kept by ``benchmarks/video_objects.py`` (2026-12-06); not in the stored
+  ``video_choices.csv``.
 
 Dilation is not a variant: 06 measures how far the mini domains' pixels move in a frame
 (:func:`eglib.video.dfn.motion_reach`, in its section *The expert's settings, chosen by
@@ -42,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
 import eglib
 from eglib import config, data
@@ -50,6 +56,28 @@ from eglib.video import dfn, measures, rivals
 from eglib.video.clips import INPUT_FRAMES
 
 DEFAULT_OUT = config.REPO_ROOT / "benchmarks" / "results" / "video_choices.csv"
+
+
+class LouderUNetDFN(dfn.DynamicFilterNetwork):
+    """06's DFN whose U-Net filter logits are multiplied by ``logit_scale`` before the prior is subtracted
+    (the trust channel is left alone): the start network's logits are small (its last layer is scaled
+    by 0.1), and a few epochs of Adam cannot grow them to the prior's size, so without a scale the
+    U-Net can only nudge the prior's choice of offset, not overrule it."""
+
+    logit_scale = 10.0
+
+    def __init__(self, **model_options) -> None:
+        super().__init__(**model_options)
+        self.to_filters.register_forward_hook(self._scale_logits)
+
+    def _scale_logits(self, _module: nn.Module, _inputs: tuple[torch.Tensor], output: torch.Tensor) -> torch.Tensor:
+        """``[N, k*k + 1, H, W]``: the logits scaled, the trust channel as it was."""
+        return torch.cat([output[:, :-1] * self.logit_scale, output[:, -1:]], dim=1)
+
+
+def louder_unet(scale: float) -> type[LouderUNetDFN]:
+    """:class:`LouderUNetDFN` with ``logit_scale = scale``."""
+    return type(f"LouderUNetDFN{scale:g}", (LouderUNetDFN,), {"logit_scale": float(scale)})
 
 
 # each variant: the options of train_dfn it changes (the "network" key: the network's class, if not 06's)
@@ -64,6 +92,9 @@ VARIANTS: dict[str, dict] = {
     "L1 + gradient difference, weight 0.3": {"gradient_weight": 0.3},
     "L1 + gradient difference, weight 3": {"gradient_weight": 3.0},
     "forward splatting": {"network": dfn.ForwardSplatDFN},
+    "U-Net logits x10": {"network": louder_unet(10.0)},
+    "U-Net logits x30": {"network": louder_unet(30.0)},
+    "learning rate 0.01": {"lr": 0.01},
 }
 
 

@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from video_choices import VARIANTS, machine, train_variant  # noqa: E402  (06's variants, trained alike)
 
 DEFAULT_OUT = config.REPO_ROOT / "benchmarks" / "results" / "video_objects.csv"
-DEFAULT_VARIANTS = ["adopted", "20 epochs", "filter 9", "L1 + gradient difference", "forward splatting"]
+DEFAULT_VARIANTS = ["adopted", "20 epochs", "filter 9", "L1 + gradient difference", "forward splatting",
+                    "U-Net logits x10", "U-Net logits x30", "learning rate 0.01"]
 
 
 def objects_at_last_frame(expert: dfn.DynamicFilterNetwork, test: np.ndarray, threshold: float) -> dict[str, float]:
