@@ -73,8 +73,8 @@ def main() -> None:
                 else:
                     label = f"source check, weight {args.weight:g}, outside {outside}"
                     SourceCheckedDFN.outside = outside
-                    torch.manual_seed(seed)  # 06's start weights for this seed
-                    net = dfn.train_dfn(domain.split("train"), SourceCheckedDFN(), epochs=epochs, seed=seed, device="cpu")[0]
+                    start = dfn.start_network(seed, network_class=SourceCheckedDFN)  # 06's start weights for this seed
+                    net = dfn.train_dfn(domain.split("train"), start, epochs=epochs, seed=seed, device="cpu")[0]
                 scores = measures.scores(dfn.predicted_frames(net, test), future)
                 rows.append({"seed": seed, "domain": name, "network": label,
                              "val L1": float(dfn.prediction_l1(net, domain.split("val")).mean()),

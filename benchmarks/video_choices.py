@@ -103,8 +103,8 @@ def train_variant(variant: str, clips: np.ndarray, seed: int, epochs: int) -> df
     options = {"epochs": epochs, **VARIANTS[variant]}
     network = options.pop("network", None)
     if network is not None:
-        torch.manual_seed(seed)  # the start weights 06's expert of this seed gets (train_dfn seeds before building it)
-        return dfn.train_dfn(clips, network(), seed=seed, device="cpu", **options)[0]
+        # the start weights 06's expert of this seed gets
+        return dfn.train_dfn(clips, dfn.start_network(seed, network_class=network), seed=seed, device="cpu", **options)[0]
     return dfn.train_dfn(clips, seed=seed, device="cpu", **options)[0]
 
 

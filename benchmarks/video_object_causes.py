@@ -62,12 +62,14 @@ def predictions(clips: np.ndarray, expert: dfn.DynamicFilterNetwork,
             "constant velocity": rivals.constant_velocity(clips), "repeat the last frame": rivals.repeat_last(clips)}
 
 
+BOUNCE_GROUPS = ("all", "no bounce", "bounce while seen only", "bounce while predicted")
+
+
 def bounce_groups(bounced: np.ndarray) -> dict[str, np.ndarray]:
     """Clips by where a digit bounced, from the generator's ``bounced [N, 5]`` (step ``t``: frame ``t`` to ``t + 1``):
     ``[N]`` masks for all clips, none, only between seen frames, and in the predicted steps."""
     seen, predicted = bounced[:, :INPUT_FRAMES - 1].any(axis=1), bounced[:, INPUT_FRAMES - 1:].any(axis=1)
-    return {"all": np.ones(len(bounced), dtype=bool), "no bounce": ~seen & ~predicted,
-            "bounce while seen only": seen & ~predicted, "bounce while predicted": predicted}
+    return dict(zip(BOUNCE_GROUPS, (np.ones(len(bounced), dtype=bool), ~seen & ~predicted, seen & ~predicted, predicted)))
 
 
 def main() -> None:
@@ -105,7 +107,7 @@ def main() -> None:
     table["measured"] = f"{pd.Timestamp.now().isoformat(timespec='minutes')}, {machine()}"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False, float_format="%.4f")
-    order = {"condition": list(CONDITIONS), "clips": list(bounce_groups(np.zeros((1, 5), dtype=bool))),
+    order = {"condition": list(CONDITIONS), "clips": list(BOUNCE_GROUPS),
              "method": ["DFN expert", "prior alone", "constant velocity", "repeat the last frame"]}
     summary = table.groupby(["condition", "clips", "method"])[["kept", "spurious", "count"]].agg(["mean", "std"])
     summary = summary.reindex(pd.MultiIndex.from_product(order.values(), names=list(order)))
