@@ -104,6 +104,30 @@ def test_the_stored_object_causes_support_06s_prose():
     assert (change < 0).any() and (change > 0).any() and change.abs().max() < 0.03, change
 
 
+def test_the_stored_training_arms_support_the_readme():
+    """README ("More clips, more steps, a wider U-Net?") reads benchmarks/results/video_training_clips.csv:
+    its statements hold on every seed of the stored table, so a re-measurement that changes them fails here."""
+    stored = pd.read_csv(config.REPO_ROOT / "benchmarks" / "results" / "video_training_clips.csv")
+    assert set(stored["seed"]) == {0, 1, 2}
+    values = stored.set_index(["arm", "domain", "seed"])
+    setting = values.xs("06's setting", level="arm")
+    arms = [arm for arm in dict.fromkeys(stored["arm"]) if arm != "06's setting"]
+    assert arms == ["same clips, x4 epochs", "x4 clips", "U-Net width 16"]
+    for arm in arms:
+        change = values.xs(arm, level="arm")[["kept", "test L1"]] - setting[["kept", "test L1"]]
+        digits, shapes = change.xs("digits", level="domain"), change.xs("shapes", level="domain")
+        # a little more of the digits on every seed, at most a tenth; the shapes as they were
+        assert ((digits["kept"] > 0) & (digits["kept"] <= 0.1)).all(), (arm, digits)
+        assert (shapes["kept"].abs() < 0.01).all(), (arm, shapes)
+        kept = values.xs((arm, "digits"), level=["arm", "domain"])["kept"]
+        assert kept.between(0.495, 0.625).all(), (arm, kept)
+        # only the fourfold clips lower the digits' test L1 on every seed
+        assert (digits["test L1"] < 0).all() == (arm == "x4 clips"), (arm, digits)
+    times = values["train s / 06's"]
+    assert times.xs("x4 clips", level="arm").between(3.5, 4.5).all()
+    assert times.xs("U-Net width 16", level="arm").between(1.2, 1.8).all()
+
+
 def test_start_network_is_where_train_dfn_starts():
     clips = np.stack([pan_clip(1, 2, seed=s) for s in range(4)])
     unmoved, _ = dfn.train_dfn(clips, epochs=1, lr=0.0, batch_size=4, seed=5, device="cpu")  # reuse is off in tests
